@@ -1,0 +1,165 @@
+//! The registry: the one actor that knows every enabled webhook's actor. It starts them
+//! (spread round-robin over the webhook arbiters), applies webhook changes at once — the
+//! route table and the actor are updated before the API answers — and forwards freshly
+//! stored events to the actors that must deliver them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::routes::SharedRoutes;
+use super::webhook::{Enqueue, PendingEvent, Reconfigure, Stop, WebhookActor};
+use super::DeliverySettings;
+use crate::db::Db;
+use crate::model::{AccountId, Webhook, WebhookId, WebhookStatus};
+
+/// Freshly committed events, grouped by the webhook that must deliver them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Dispatch(pub Vec<(WebhookId, Vec<PendingEvent>)>);
+
+/// A webhook was created or changed: start, reconfigure or stop its actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WebhookChanged(pub Webhook);
+
+/// A webhook was deleted: stop its actor and forget its route.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WebhookRemoved {
+    pub account: AccountId,
+    pub webhook: WebhookId,
+}
+
+/// A running webhook actor and the settings it was started with.
+struct Running {
+    addr: Addr<WebhookActor>,
+    webhook: Webhook,
+}
+
+/// Supervises the webhook actors.
+pub struct Registry {
+    db: Db,
+    settings: Arc<DeliverySettings>,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: usize,
+    routes: SharedRoutes,
+    actors: HashMap<WebhookId, Running>,
+}
+
+impl Registry {
+    /// A registry that will run webhook actors on `arbiters` and start one for each of
+    /// `enabled` when it starts.
+    pub fn new(
+        db: Db,
+        settings: Arc<DeliverySettings>,
+        arbiters: Vec<ArbiterHandle>,
+        routes: SharedRoutes,
+        enabled: Vec<Webhook>,
+    ) -> Self {
+        let mut registry = Registry {
+            db,
+            settings,
+            arbiters,
+            next_arbiter: 0,
+            routes,
+            actors: HashMap::new(),
+        };
+        for webhook in enabled {
+            registry.apply(webhook);
+        }
+        registry
+    }
+
+    fn start_actor(&mut self, webhook: &Webhook) -> Addr<WebhookActor> {
+        let actor = WebhookActor::new(webhook, self.settings.clone(), self.db.clone());
+        if self.arbiters.is_empty() {
+            return actor.start();
+        }
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        WebhookActor::start_in_arbiter(arbiter, move |_| actor)
+    }
+
+    fn apply(&mut self, webhook: Webhook) {
+        self.write_routes(|routes| routes.upsert(&webhook));
+        let enabled = webhook.status == WebhookStatus::Enabled;
+        match (self.actors.remove(&webhook.id), enabled) {
+            (Some(running), true) => {
+                if running.webhook.target_url != webhook.target_url
+                    || running.webhook.auth != webhook.auth
+                {
+                    running.addr.do_send(Reconfigure(webhook.clone()));
+                }
+                self.actors.insert(
+                    webhook.id.clone(),
+                    Running {
+                        addr: running.addr,
+                        webhook,
+                    },
+                );
+            }
+            (Some(running), false) => stop(running),
+            (None, true) => {
+                let addr = self.start_actor(&webhook);
+                self.actors
+                    .insert(webhook.id.clone(), Running { addr, webhook });
+            }
+            (None, false) => {}
+        }
+    }
+
+    fn write_routes(&self, change: impl FnOnce(&mut super::routes::RouteTable)) {
+        // A poisoned lock only means another thread panicked mid-update of a plain map;
+        // the map itself is still usable.
+        let mut routes = self
+            .routes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut routes);
+    }
+}
+
+/// Stops a webhook's actor. Its buffered events and unfinished batches stay in the
+/// database and are picked up again if the webhook is enabled later.
+fn stop(running: Running) {
+    running.addr.do_send(Stop);
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+}
+
+impl Handler<Dispatch> for Registry {
+    type Result = ();
+
+    /// Forwards each webhook's events to its actor. Events for a webhook without an actor
+    /// (disabled or deleted meanwhile) stay in the database.
+    fn handle(&mut self, msg: Dispatch, _ctx: &mut Self::Context) {
+        for (webhook, events) in msg.0 {
+            if let Some(running) = self.actors.get(&webhook) {
+                running.addr.do_send(Enqueue(events));
+            }
+        }
+    }
+}
+
+impl Handler<WebhookChanged> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: WebhookChanged, _ctx: &mut Self::Context) {
+        self.apply(msg.0);
+    }
+}
+
+impl Handler<WebhookRemoved> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: WebhookRemoved, _ctx: &mut Self::Context) {
+        self.write_routes(|routes| routes.remove(&msg.account, &msg.webhook));
+        if let Some(running) = self.actors.remove(&msg.webhook) {
+            stop(running);
+        }
+    }
+}

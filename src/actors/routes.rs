@@ -1,0 +1,160 @@
+//! Which webhooks an event goes to. The table is shared (behind a lock) between the
+//! registry, which changes it when webhooks change, and ingest, which reads it for every
+//! request; a change is in the table before the API answers, so an event ingested after a
+//! webhook's create reaches it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::model::{AccountId, Event, EventSet, Source, Webhook, WebhookId, WebhookStatus};
+
+#[derive(Debug, Clone)]
+struct Route {
+    webhook: WebhookId,
+    events: EventSet,
+    source: Source,
+}
+
+/// The enabled webhooks of every account, with their filters.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    by_account: HashMap<AccountId, Vec<Route>>,
+}
+
+/// Where a request's events go: the webhooks involved, and for each event the indexes
+/// (into `webhooks`) of those that want it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub webhooks: Vec<WebhookId>,
+    pub per_event: Vec<Vec<usize>>,
+}
+
+impl RouteTable {
+    /// Adds, replaces or (for a disabled webhook) removes a webhook's route.
+    pub fn upsert(&mut self, webhook: &Webhook) {
+        self.remove(&webhook.account_id, &webhook.id);
+        if webhook.status == WebhookStatus::Enabled {
+            self.by_account
+                .entry(webhook.account_id.clone())
+                .or_default()
+                .push(Route {
+                    webhook: webhook.id.clone(),
+                    events: webhook.events,
+                    source: webhook.source.clone(),
+                });
+        }
+    }
+
+    /// Removes a webhook's route, if it has one.
+    pub fn remove(&mut self, account: &AccountId, webhook: &WebhookId) {
+        if let Some(routes) = self.by_account.get_mut(account) {
+            routes.retain(|r| &r.webhook != webhook);
+            if routes.is_empty() {
+                self.by_account.remove(account);
+            }
+        }
+    }
+
+    /// Routes a request's events.
+    pub fn route(&self, account: &AccountId, events: &[Event]) -> Routing {
+        let Some(routes) = self.by_account.get(account) else {
+            return Routing {
+                webhooks: Vec::new(),
+                per_event: vec![Vec::new(); events.len()],
+            };
+        };
+        let mut used = vec![None; routes.len()];
+        let mut routing = Routing::default();
+        for event in events {
+            let mut targets = Vec::new();
+            for (i, route) in routes.iter().enumerate() {
+                if route.events.contains(event.event_type) && route.source.matches(&event.source) {
+                    let index = *used[i].get_or_insert_with(|| {
+                        routing.webhooks.push(route.webhook.clone());
+                        routing.webhooks.len() - 1
+                    });
+                    targets.push(index);
+                }
+            }
+            routing.per_event.push(targets);
+        }
+        routing
+    }
+}
+
+/// The table as shared between the registry and ingest.
+pub type SharedRoutes = Arc<RwLock<RouteTable>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{parse_ingest_body, Auth, EventType, Health, TargetUrl};
+
+    fn webhook(account: &str, id: &str, events: &[EventType], source: &str) -> Webhook {
+        let mut set = EventSet::empty();
+        events.iter().for_each(|t| set.insert(*t));
+        Webhook {
+            id: WebhookId::from_string(id),
+            account_id: AccountId::from_string(account),
+            name: id.into(),
+            target_url: TargetUrl::parse("https://example.com/").unwrap(),
+            source: Source::parse(source),
+            events: set,
+            auth: Auth::None,
+            status: WebhookStatus::Enabled,
+            disabled_reason: None,
+            health: Health::Healthy,
+            failing_since: None,
+            last_success_at: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn routes_by_account_type_and_source() {
+        let mut table = RouteTable::default();
+        table.upsert(&webhook("a", "opens", &[EventType::Open], "all"));
+        table.upsert(&webhook("a", "mkt", &EventType::ALL, "marketing"));
+        table.upsert(&webhook("b", "other", &EventType::ALL, "all"));
+        let events = parse_ingest_body(
+            br#"[{"status":"open","messageId":"m","recipient":"r","timestamp":1},
+                 {"status":"click","messageId":"m","recipient":"r","timestamp":1,"source":"marketing"},
+                 {"status":"bounce","messageId":"m","recipient":"r","timestamp":1}]"#,
+        )
+        .unwrap();
+        let routing = table.route(&AccountId::from_string("a"), &events);
+        assert_eq!(
+            routing.webhooks,
+            vec![
+                WebhookId::from_string("opens"),
+                WebhookId::from_string("mkt")
+            ]
+        );
+        assert_eq!(routing.per_event, vec![vec![0], vec![1], vec![]]);
+    }
+
+    #[test]
+    fn disabled_and_removed_webhooks_get_nothing() {
+        let mut table = RouteTable::default();
+        let mut hook = webhook("a", "w", &EventType::ALL, "all");
+        table.upsert(&hook);
+        hook.status = WebhookStatus::Disabled;
+        table.upsert(&hook);
+        let events = parse_ingest_body(
+            br#"[{"status":"open","messageId":"m","recipient":"r","timestamp":1}]"#,
+        )
+        .unwrap();
+        assert!(table
+            .route(&AccountId::from_string("a"), &events)
+            .webhooks
+            .is_empty());
+        hook.status = WebhookStatus::Enabled;
+        table.upsert(&hook);
+        table.remove(&hook.account_id, &hook.id);
+        assert!(table
+            .route(&AccountId::from_string("a"), &events)
+            .webhooks
+            .is_empty());
+    }
+}

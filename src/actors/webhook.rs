@@ -1,0 +1,356 @@
+//! One webhook's actor. It owns everything about delivering to that webhook: the buffer
+//! of events waiting to form a batch, the batches waiting for a delivery slot, the
+//! deliveries in flight (at most `max_in_flight`) and the retry timers. Every state change
+//! that must survive a crash is written before the actor acts on it: a batch is recorded
+//! before its first send, an attempt before its retry is scheduled.
+//!
+//! On start the actor reloads its backlog from the database — events not yet batched and
+//! unfinished batches — so a restart (of the process or of the actor) loses nothing.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::DeliverySettings;
+use crate::db::{self, batches::AttemptRecord, Db};
+use crate::delivery::{self, payload, retry, AttemptResult, Endpoint};
+use crate::model::{now_millis, BatchId, BatchStatus, Webhook, WebhookId};
+
+/// How long to wait before trying again when the database refuses a write.
+const DB_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// An event waiting for this webhook, with its delivery row.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub delivery_id: i64,
+    pub raw: Arc<str>,
+}
+
+/// A recorded batch, ready for its next attempt.
+#[derive(Debug, Clone)]
+struct Batch {
+    id: BatchId,
+    events: Arc<[Arc<str>]>,
+    /// Attempts made so far: the next attempt's `retryCount`.
+    retry_count: u32,
+}
+
+/// Newly ingested events for this webhook, in ingest order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Enqueue(pub Vec<PendingEvent>);
+
+/// The webhook's settings changed (target, auth…); later attempts use the new ones.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reconfigure(pub Webhook);
+
+/// Stop now. In-flight attempts are abandoned; their batches stay unfinished in the
+/// database and are delivered when the webhook's actor starts again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// Where the actor is in its start-up.
+enum Loading {
+    /// Reading the backlog; events that arrive meanwhile wait here.
+    InProgress(Vec<PendingEvent>),
+    Done,
+}
+
+/// The actor of one enabled webhook.
+pub struct WebhookActor {
+    id: WebhookId,
+    endpoint: Endpoint,
+    settings: Arc<DeliverySettings>,
+    db: Db,
+    loading: Loading,
+    /// Delivery rows at or below this id were part of the backlog read at start.
+    loaded_upto: i64,
+    buffer: Vec<PendingEvent>,
+    linger: Option<SpawnHandle>,
+    ready: VecDeque<Batch>,
+    in_flight: usize,
+}
+
+impl WebhookActor {
+    pub fn new(webhook: &Webhook, settings: Arc<DeliverySettings>, db: Db) -> Self {
+        WebhookActor {
+            id: webhook.id.clone(),
+            endpoint: Endpoint {
+                url: webhook.target_url.clone(),
+                auth: webhook.auth.clone(),
+            },
+            settings,
+            db,
+            loading: Loading::InProgress(Vec::new()),
+            loaded_upto: 0,
+            buffer: Vec::new(),
+            linger: None,
+            ready: VecDeque::new(),
+            in_flight: 0,
+        }
+    }
+
+    fn load_backlog(&mut self, ctx: &mut Context<Self>) {
+        let id = self.id.clone();
+        self.db
+            .read(move |conn| db::batches::load_backlog(conn, &id))
+            .into_actor(self)
+            .map(|result, act, ctx| match result {
+                Ok(backlog) => act.resume(backlog, ctx),
+                Err(e) => {
+                    log::error!(
+                        "webhook {}: cannot read its backlog, trying again: {e}",
+                        act.id
+                    );
+                    ctx.run_later(DB_RETRY_DELAY, |act, ctx| act.load_backlog(ctx));
+                }
+            })
+            .wait(ctx);
+    }
+
+    fn resume(&mut self, backlog: db::batches::Backlog, ctx: &mut Context<Self>) {
+        self.loaded_upto = backlog.loaded_upto;
+        let arrived = match std::mem::replace(&mut self.loading, Loading::Done) {
+            Loading::InProgress(events) => events,
+            Loading::Done => Vec::new(),
+        };
+        let now = now_millis();
+        let mut overdue = 0u32;
+        for (record, payloads) in backlog.batches {
+            let batch = Batch {
+                id: BatchId::from_string(record.id),
+                events: payloads.into_iter().map(Arc::from).collect(),
+                retry_count: record.attempt_count.max(0) as u32,
+            };
+            match record.next_attempt_at {
+                Some(due) if due > now => {
+                    self.schedule_retry(batch, Duration::from_millis((due - now) as u64), ctx)
+                }
+                Some(_) => {
+                    // Overdue retries are spread out so a restart does not fire them all
+                    // at once.
+                    overdue += 1;
+                    self.schedule_retry(batch, Duration::from_millis(50 * u64::from(overdue)), ctx);
+                }
+                None => self.ready.push_back(batch),
+            }
+        }
+        let unbatched = backlog
+            .unbatched
+            .into_iter()
+            .map(|(delivery_id, raw)| PendingEvent {
+                delivery_id,
+                raw: Arc::from(raw),
+            });
+        let loaded_upto = self.loaded_upto;
+        let fresh = arrived.into_iter().filter(|e| e.delivery_id > loaded_upto);
+        self.add_events(unbatched.chain(fresh).collect(), ctx);
+        self.pump(ctx);
+    }
+
+    fn add_events(&mut self, events: Vec<PendingEvent>, ctx: &mut Context<Self>) {
+        if events.is_empty() {
+            return;
+        }
+        self.buffer.extend(events);
+        while self.buffer.len() >= self.settings.batch_max_events {
+            let rest = self.buffer.split_off(self.settings.batch_max_events);
+            let full = std::mem::replace(&mut self.buffer, rest);
+            self.form_batch(full, ctx);
+        }
+        if self.buffer.is_empty() {
+            if let Some(timer) = self.linger.take() {
+                ctx.cancel_future(timer);
+            }
+        } else if self.linger.is_none() {
+            self.linger = Some(ctx.run_later(self.settings.batch_linger, |act, ctx| {
+                act.linger = None;
+                let events = std::mem::take(&mut act.buffer);
+                if !events.is_empty() {
+                    act.form_batch(events, ctx);
+                }
+            }));
+        }
+    }
+
+    /// Records a batch of buffered events, then queues it for delivery.
+    fn form_batch(&mut self, events: Vec<PendingEvent>, ctx: &mut Context<Self>) {
+        let id = BatchId::generate();
+        let webhook = self.id.clone();
+        let delivery_ids: Vec<i64> = events.iter().map(|e| e.delivery_id).collect();
+        let batch = Batch {
+            id: id.clone(),
+            events: events.iter().map(|e| e.raw.clone()).collect(),
+            retry_count: 0,
+        };
+        self.db
+            .write(move |conn| {
+                db::batches::create(conn, &id, &webhook, &delivery_ids, now_millis())
+            })
+            .into_actor(self)
+            .map(move |result, act, ctx| match result {
+                Ok(()) => {
+                    act.ready.push_back(batch);
+                    act.pump(ctx);
+                }
+                Err(e) => {
+                    log::error!(
+                        "webhook {}: cannot record a batch, trying again: {e}",
+                        act.id
+                    );
+                    ctx.run_later(DB_RETRY_DELAY, move |act, ctx| act.form_batch(events, ctx));
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Starts deliveries while there are ready batches and free slots.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while self.in_flight < self.settings.max_in_flight {
+            let Some(batch) = self.ready.pop_front() else {
+                break;
+            };
+            self.in_flight += 1;
+            self.attempt(batch, ctx);
+        }
+    }
+
+    fn attempt(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+        let body = payload::batch_body(&batch.id, batch.retry_count, &batch.events);
+        let endpoint = self.endpoint.clone();
+        let timeout = self.settings.delivery_timeout;
+        let allow_private = self.settings.allow_private_targets;
+        async move { delivery::deliver(&endpoint, body, timeout, allow_private).await }
+            .into_actor(self)
+            .map(move |result, act, ctx| act.record(batch, result, ctx))
+            .spawn(ctx);
+    }
+
+    /// Records an attempt; once it is durable, frees the slot and schedules what comes next.
+    fn record(&mut self, batch: Batch, result: AttemptResult, ctx: &mut Context<Self>) {
+        let retry_in = if result.is_success() {
+            None
+        } else {
+            retry::next_retry_delay(&self.settings.retry_schedule, batch.retry_count)
+        };
+        let status = match (result.is_success(), retry_in) {
+            (true, _) => BatchStatus::Success,
+            (false, Some(_)) => BatchStatus::Retrying,
+            (false, None) => BatchStatus::Failed,
+        };
+        if !result.is_success() {
+            log::info!(
+                "webhook {}: batch {} attempt {} failed: {}",
+                self.id,
+                batch.id,
+                batch.retry_count,
+                result.error().unwrap_or_default()
+            );
+        }
+        let next_attempt_at = retry_in.map(|d| now_millis() + d.as_millis() as i64);
+        let attempt = attempt_record(&batch.id, batch.retry_count, &result);
+        let webhook = self.id.clone();
+        let succeeded_at = result.is_success().then_some(result.attempted_at);
+        self.db
+            .write(move |conn| {
+                db::batches::record_attempt(conn, &attempt, status, next_attempt_at)?;
+                match succeeded_at {
+                    Some(at) => db::webhooks::record_success(conn, &webhook, at),
+                    None => Ok(()),
+                }
+            })
+            .into_actor(self)
+            .map(move |written, act, ctx| {
+                if let Err(e) = written {
+                    log::error!(
+                        "webhook {}: cannot record an attempt of batch {}: {e}",
+                        act.id,
+                        batch.id
+                    );
+                }
+                act.in_flight -= 1;
+                if let Some(delay) = retry_in {
+                    act.schedule_retry(
+                        Batch {
+                            retry_count: batch.retry_count + 1,
+                            ..batch
+                        },
+                        delay,
+                        ctx,
+                    );
+                }
+                act.pump(ctx);
+            })
+            .spawn(ctx);
+    }
+
+    fn schedule_retry(&mut self, batch: Batch, delay: Duration, ctx: &mut Context<Self>) {
+        ctx.run_later(delay, move |act, ctx| {
+            act.ready.push_back(batch);
+            act.pump(ctx);
+        });
+    }
+}
+
+/// The stored form of an attempt.
+pub(crate) fn attempt_record(
+    batch_id: &BatchId,
+    retry_count: u32,
+    result: &AttemptResult,
+) -> AttemptRecord {
+    AttemptRecord {
+        id: 0,
+        batch_id: batch_id.to_string(),
+        retry_count: retry_count as i32,
+        attempted_at: result.attempted_at,
+        duration_ms: result.duration.as_millis() as i64,
+        response_code: result.status_code.map(i32::from),
+        response_body: result.response_body.clone(),
+        error: result.error(),
+    }
+}
+
+impl Actor for WebhookActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.load_backlog(ctx);
+    }
+}
+
+impl Handler<Enqueue> for WebhookActor {
+    type Result = ();
+
+    /// Buffers the events; a full buffer becomes a batch at once, otherwise the linger
+    /// timer started by the first event decides.
+    fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) {
+        match &mut self.loading {
+            Loading::InProgress(waiting) => waiting.extend(msg.0),
+            Loading::Done => self.add_events(msg.0, ctx),
+        }
+    }
+}
+
+impl Handler<Reconfigure> for WebhookActor {
+    type Result = ();
+
+    /// Takes the new target and auth for every later attempt.
+    fn handle(&mut self, msg: Reconfigure, _ctx: &mut Self::Context) {
+        self.endpoint = Endpoint {
+            url: msg.0.target_url,
+            auth: msg.0.auth,
+        };
+    }
+}
+
+impl Handler<Stop> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Stop, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

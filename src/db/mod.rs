@@ -1,0 +1,198 @@
+//! Durable state. Every function in the table modules is a plain synchronous function over
+//! a `&mut Conn`, so the same code runs in a test, in the writer thread, or on the blocking
+//! pool. Nothing here runs on an actor's or an HTTP worker's thread: reads go through
+//! [`Db::read`] (the blocking pool, capped by the connection pool's size) and every write
+//! goes through [`Db::write`], one writer thread that commits many callers' work together.
+//!
+//! Backends are chosen here and only here: `Conn` is the connection type the rest of the
+//! engine sees, so adding PostgreSQL means changing this module, not the actors or routes.
+
+pub mod accounts;
+pub mod batches;
+pub mod events;
+mod schema;
+pub mod webhooks;
+mod writer;
+
+use std::future::Future;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, QueryResult};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use writer::Writer;
+
+/// The connection type every repository function takes.
+pub type Conn = SqliteConnection;
+
+type Pool = diesel::r2d2::Pool<ConnectionManager<Conn>>;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// How long a connection waits for another writer's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection failed: {0}")]
+    Connection(String),
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("unsupported database URL: {0}")]
+    UnsupportedUrl(String),
+}
+
+impl DbError {
+    /// True when the row asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DbError::Query(diesel::result::Error::NotFound))
+    }
+}
+
+/// The handle the engine uses for all database work. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    writer: Writer,
+}
+
+/// Turns `sqlite://PATH` (or `sqlite:PATH`, or a bare path) into the file path SQLite opens.
+fn sqlite_path(database_url: &str) -> Result<String, DbError> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        return Err(DbError::UnsupportedUrl(
+            "PostgreSQL is not supported by this build yet; use sqlite://PATH".into(),
+        ));
+    }
+    let path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .unwrap_or(database_url);
+    if path.is_empty() {
+        return Err(DbError::UnsupportedUrl(format!(
+            "{database_url:?} names no file"
+        )));
+    }
+    if path.contains("://") {
+        return Err(DbError::UnsupportedUrl(format!(
+            "{database_url:?} is not a sqlite:// URL"
+        )));
+    }
+    Ok(path.to_owned())
+}
+
+/// Settings applied to every SQLite connection: WAL so readers never wait for the writer,
+/// `synchronous=FULL` so a commit survives power loss, and a busy timeout for the rare
+/// writer from another process (the CLI's `account create`).
+#[derive(Debug, Clone, Copy)]
+struct SqlitePragmas;
+
+impl SqlitePragmas {
+    fn apply(conn: &mut Conn) -> QueryResult<()> {
+        conn.batch_execute(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+            BUSY_TIMEOUT.as_millis()
+        ))
+    }
+}
+
+impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
+        Self::apply(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+fn connect(path: &str) -> Result<Conn, DbError> {
+    let mut conn = Conn::establish(path).map_err(|e| DbError::Connection(e.to_string()))?;
+    SqlitePragmas::apply(&mut conn)?;
+    Ok(conn)
+}
+
+/// Applies every pending migration to the database at `database_url`.
+pub fn migrate(database_url: &str) -> Result<(), DbError> {
+    let path = sqlite_path(database_url)?;
+    let mut conn = connect(&path)?;
+    conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(())
+}
+
+impl Db {
+    /// Opens the database, applies pending migrations and starts the writer thread.
+    /// Blocking: call it from a blocking context or before the runtime is busy.
+    pub fn open(database_url: &str) -> Result<Db, DbError> {
+        migrate(database_url)?;
+        let path = sqlite_path(database_url)?;
+        let pool = diesel::r2d2::Pool::builder()
+            .max_size(8)
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(ConnectionManager::<Conn>::new(path.clone()))
+            .map_err(|e| DbError::Connection(e.to_string()))?;
+        let writer = Writer::start(connect(&path)?)?;
+        Ok(Db { pool, writer })
+    }
+
+    /// Runs a read on the blocking pool.
+    pub fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T, DbError>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        async move {
+            let joined = tokio::task::spawn_blocking(move || -> Result<T, DbError> {
+                let mut conn = pool.get().map_err(|e| DbError::Connection(e.to_string()))?;
+                Ok(f(&mut conn)?)
+            })
+            .await;
+            joined.map_err(|e| DbError::Connection(format!("database task failed: {e}")))?
+        }
+    }
+
+    /// Runs a write in the writer thread, inside a transaction it may share with other
+    /// callers' writes. Resolves only after the commit; if `f` fails, only its own changes
+    /// are rolled back.
+    pub fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T, DbError>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
+    {
+        self.writer.submit(f)
+    }
+
+    /// Runs a write synchronously, for start-up and the CLI (never from async code).
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
+    {
+        self.writer.submit_blocking(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        assert_eq!(
+            sqlite_path("sqlite://mailhooks.db").unwrap(),
+            "mailhooks.db"
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/m.db").unwrap(),
+            "/var/lib/m.db"
+        );
+        assert!(sqlite_path("sqlite://").is_err());
+        assert!(sqlite_path("postgres://localhost/m").is_err());
+        assert!(sqlite_path("mysql://x").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        name -> Text,
+        email -> Text,
+        api_key_hash -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    attempts (id) {
+        id -> BigInt,
+        batch_id -> Text,
+        retry_count -> Integer,
+        attempted_at -> BigInt,
+        duration_ms -> BigInt,
+        response_code -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    batches (seq) {
+        seq -> BigInt,
+        id -> Text,
+        webhook_id -> Text,
+        status -> Text,
+        test -> Bool,
+        event_count -> Integer,
+        attempt_count -> Integer,
+        created_at -> BigInt,
+        last_attempt_at -> Nullable<BigInt>,
+        next_attempt_at -> Nullable<BigInt>,
+        response_code -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        webhook_id -> Text,
+        event_id -> BigInt,
+        batch_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        account_id -> Text,
+        payload -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        account_id -> Text,
+        name -> Text,
+        target_url -> Text,
+        source -> Text,
+        events -> Text,
+        auth_type -> Text,
+        auth_username -> Nullable<Text>,
+        auth_password -> Nullable<Text>,
+        status -> Text,
+        disabled_reason -> Nullable<Text>,
+        health -> Text,
+        failing_since -> Nullable<BigInt>,
+        last_success_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(webhooks -> accounts (account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts, attempts, batches, deliveries, events, webhooks,
+);

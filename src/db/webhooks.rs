@@ -1,0 +1,232 @@
+//! Webhook rows and their mapping to the domain type. The password column holds the
+//! basic-auth password; it leaves this module only inside `model::Auth`.
+
+use diesel::prelude::*;
+
+use super::schema::{batches, deliveries, webhooks};
+use super::Conn;
+use crate::model::{
+    AccountId, Auth, DisabledReason, EventSet, Health, Source, TargetUrl, Webhook, WebhookId,
+    WebhookStatus,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = webhooks, treat_none_as_null = true)]
+struct WebhookRow {
+    id: String,
+    account_id: String,
+    name: String,
+    target_url: String,
+    source: String,
+    events: String,
+    auth_type: String,
+    auth_username: Option<String>,
+    auth_password: Option<String>,
+    status: String,
+    disabled_reason: Option<String>,
+    health: String,
+    failing_since: Option<i64>,
+    last_success_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<&Webhook> for WebhookRow {
+    fn from(w: &Webhook) -> Self {
+        let (auth_type, auth_username, auth_password) = match &w.auth {
+            Auth::None => ("none", None, None),
+            Auth::Basic { username, password } => {
+                ("basic", Some(username.clone()), Some(password.clone()))
+            }
+        };
+        WebhookRow {
+            id: w.id.to_string(),
+            account_id: w.account_id.to_string(),
+            name: w.name.clone(),
+            target_url: w.target_url.as_str().to_owned(),
+            source: w.source.as_str().to_owned(),
+            events: w.events.to_db(),
+            auth_type: auth_type.into(),
+            auth_username,
+            auth_password,
+            status: match w.status {
+                WebhookStatus::Enabled => "enabled",
+                WebhookStatus::Disabled => "disabled",
+            }
+            .into(),
+            disabled_reason: w.disabled_reason.map(|r| {
+                match r {
+                    DisabledReason::Manual => "manual",
+                    DisabledReason::Failing => "failing",
+                }
+                .to_owned()
+            }),
+            health: match w.health {
+                Health::Healthy => "healthy",
+                Health::Failing => "failing",
+            }
+            .into(),
+            failing_since: w.failing_since,
+            last_success_at: w.last_success_at,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+impl TryFrom<WebhookRow> for Webhook {
+    type Error = diesel::result::Error;
+
+    fn try_from(row: WebhookRow) -> Result<Self, Self::Error> {
+        let corrupt = |what: String| diesel::result::Error::DeserializationError(what.into());
+        let target_url = TargetUrl::parse(&row.target_url)
+            .map_err(|e| corrupt(format!("webhook {} has a bad target URL: {e}", row.id)))?;
+        let auth = match (row.auth_type.as_str(), row.auth_username, row.auth_password) {
+            ("basic", Some(username), Some(password)) => Auth::Basic { username, password },
+            ("none", _, _) => Auth::None,
+            (other, _, _) => {
+                return Err(corrupt(format!(
+                    "webhook {} has bad auth {other:?}",
+                    row.id
+                )))
+            }
+        };
+        Ok(Webhook {
+            id: WebhookId::from_string(row.id),
+            account_id: AccountId::from_string(row.account_id),
+            name: row.name,
+            target_url,
+            source: Source::parse(&row.source),
+            events: EventSet::from_db(&row.events),
+            auth,
+            status: if row.status == "disabled" {
+                WebhookStatus::Disabled
+            } else {
+                WebhookStatus::Enabled
+            },
+            disabled_reason: match row.disabled_reason.as_deref() {
+                Some("manual") => Some(DisabledReason::Manual),
+                Some("failing") => Some(DisabledReason::Failing),
+                _ => None,
+            },
+            health: if row.health == "failing" {
+                Health::Failing
+            } else {
+                Health::Healthy
+            },
+            failing_since: row.failing_since,
+            last_success_at: row.last_success_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+fn to_webhooks(rows: Vec<WebhookRow>) -> QueryResult<Vec<Webhook>> {
+    rows.into_iter().map(Webhook::try_from).collect()
+}
+
+/// Stores a new webhook.
+pub fn insert(conn: &mut Conn, webhook: &Webhook) -> QueryResult<()> {
+    diesel::insert_into(webhooks::table)
+        .values(WebhookRow::from(webhook))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Overwrites a stored webhook with `webhook`.
+pub fn update(conn: &mut Conn, webhook: &Webhook) -> QueryResult<()> {
+    let changed = diesel::update(webhooks::table.find(webhook.id.as_str()))
+        .set(WebhookRow::from(webhook))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(diesel::result::Error::NotFound);
+    }
+    Ok(())
+}
+
+/// One of an account's webhooks; `NotFound` for another account's.
+pub fn get(conn: &mut Conn, account: &AccountId, id: &WebhookId) -> QueryResult<Webhook> {
+    let row = webhooks::table
+        .filter(webhooks::id.eq(id.as_str()))
+        .filter(webhooks::account_id.eq(account.as_str()))
+        .select(WebhookRow::as_select())
+        .first(conn)?;
+    Webhook::try_from(row)
+}
+
+/// A webhook by id alone, for the engine's own use.
+pub fn find(conn: &mut Conn, id: &WebhookId) -> QueryResult<Option<Webhook>> {
+    webhooks::table
+        .find(id.as_str())
+        .select(WebhookRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Webhook::try_from)
+        .transpose()
+}
+
+/// An account's webhooks, oldest first.
+pub fn list(conn: &mut Conn, account: &AccountId) -> QueryResult<Vec<Webhook>> {
+    let rows = webhooks::table
+        .filter(webhooks::account_id.eq(account.as_str()))
+        .order((webhooks::created_at.asc(), webhooks::id.asc()))
+        .select(WebhookRow::as_select())
+        .load(conn)?;
+    to_webhooks(rows)
+}
+
+/// Every enabled webhook of every account: what the engine starts actors for.
+pub fn list_enabled(conn: &mut Conn) -> QueryResult<Vec<Webhook>> {
+    let rows = webhooks::table
+        .filter(webhooks::status.eq("enabled"))
+        .select(WebhookRow::as_select())
+        .load(conn)?;
+    to_webhooks(rows)
+}
+
+/// Deletes one of an account's webhooks with its batches and undelivered events.
+pub fn delete(conn: &mut Conn, account: &AccountId, id: &WebhookId) -> QueryResult<()> {
+    let removed = diesel::delete(
+        webhooks::table
+            .filter(webhooks::id.eq(id.as_str()))
+            .filter(webhooks::account_id.eq(account.as_str())),
+    )
+    .execute(conn)?;
+    if removed == 0 {
+        return Err(diesel::result::Error::NotFound);
+    }
+    purge_deliveries(conn, id)
+}
+
+fn purge_deliveries(conn: &mut Conn, id: &WebhookId) -> QueryResult<()> {
+    use super::schema::attempts;
+    let batch_ids = batches::table
+        .filter(batches::webhook_id.eq(id.as_str()))
+        .select(batches::id);
+    diesel::delete(attempts::table.filter(attempts::batch_id.eq_any(batch_ids))).execute(conn)?;
+    diesel::delete(batches::table.filter(batches::webhook_id.eq(id.as_str()))).execute(conn)?;
+    diesel::delete(deliveries::table.filter(deliveries::webhook_id.eq(id.as_str())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Removes rows left behind for webhooks that no longer exist (an ingest that raced a
+/// delete). Run at start-up.
+pub fn sweep_orphans(conn: &mut Conn) -> QueryResult<usize> {
+    let known = webhooks::table.select(webhooks::id);
+    diesel::delete(deliveries::table.filter(deliveries::webhook_id.ne_all(known))).execute(conn)
+}
+
+/// Notes a successful delivery: the webhook's last success, and the end of any failing
+/// spell (a success is a fix).
+pub fn record_success(conn: &mut Conn, id: &WebhookId, at: i64) -> QueryResult<()> {
+    diesel::update(webhooks::table.find(id.as_str()))
+        .set((
+            webhooks::last_success_at.eq(at),
+            webhooks::health.eq("healthy"),
+            webhooks::failing_since.eq(None::<i64>),
+        ))
+        .execute(conn)
+        .map(drop)
+}

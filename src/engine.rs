@@ -1,0 +1,314 @@
+//! The engine as a whole: open the database, start the actors, serve the API. A host
+//! actix service embeds it with [`Engine::start`] inside its own System and mounts the
+//! routes with `App::new().configure(|cfg| engine.configure(cfg))`; the `mailhooks`
+//! binary does the same through [`Engine::run`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::{web, App, HttpServer};
+
+use crate::actors::registry::{Dispatch, Registry, WebhookChanged, WebhookRemoved};
+use crate::actors::routes::{RouteTable, SharedRoutes};
+use crate::actors::webhook::PendingEvent;
+use crate::actors::DeliverySettings;
+use crate::config::{Config, ConfigError};
+use crate::db::{self, Db, DbError};
+use crate::error::Error;
+use crate::model::{now_millis, AccountId, Event, Webhook, WebhookId};
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+struct Shared {
+    config: Config,
+    db: Db,
+    settings: Arc<DeliverySettings>,
+    routes: SharedRoutes,
+    registry: Addr<Registry>,
+    arbiters: Vec<Arbiter>,
+    /// API key hashes already seen, and their accounts: keys are never revoked, so a hit
+    /// needs no database read.
+    known_keys: RwLock<HashMap<String, AccountId>>,
+    generated_api_key: Option<String>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// A running engine. Cheap to clone; every clone is the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Opens the database (applying migrations), makes sure an account exists, and starts
+    /// the registry and one webhook actor per enabled webhook. Must be called inside an
+    /// actix System (e.g. under `#[actix_web::main]`).
+    pub async fn start(config: Config) -> Result<Engine, StartError> {
+        config.validate()?;
+        // Several TLS back ends may be compiled in; the delivery client uses ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url = config.database_url.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&url))
+            .await
+            .map_err(|e| DbError::Connection(format!("database start-up failed: {e}")))??;
+        let generated_api_key = ensure_account(&db, &config).await?;
+        db.write(db::webhooks::sweep_orphans).await?;
+        let enabled = db.read(db::webhooks::list_enabled).await?;
+
+        let settings = DeliverySettings::from_config(&config);
+        let arbiters: Vec<Arbiter> = (0..config.effective_worker_threads())
+            .map(|_| Arbiter::new())
+            .collect();
+        let routes: SharedRoutes = Arc::new(RwLock::new(RouteTable::default()));
+        let registry = Registry::new(
+            db.clone(),
+            settings.clone(),
+            arbiters.iter().map(Arbiter::handle).collect(),
+            routes.clone(),
+            enabled,
+        )
+        .start();
+        log::info!("mailhooks engine started");
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                config,
+                db,
+                settings,
+                routes,
+                registry,
+                arbiters,
+                known_keys: RwLock::new(HashMap::new()),
+                generated_api_key,
+            }),
+        })
+    }
+
+    /// The key of the `default` account if this start created it with a random key (to
+    /// be shown once); `None` otherwise.
+    pub fn generated_api_key(&self) -> Option<&str> {
+        self.shared.generated_api_key.as_deref()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.shared.db
+    }
+
+    pub(crate) fn settings(&self) -> &DeliverySettings {
+        &self.shared.settings
+    }
+
+    /// Mounts the HTTP API (`/healthz` and `/v1/…`) on a host's actix-web app.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        crate::http::configure(self.clone(), cfg);
+    }
+
+    /// An HTTP server for the API on `listener`, not yet started: spawn or await it.
+    pub fn server(&self, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+        let engine = self.clone();
+        let server = HttpServer::new(move || {
+            let engine = engine.clone();
+            App::new().configure(move |cfg| engine.configure(cfg))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(30)
+        .run();
+        Ok(server)
+    }
+
+    /// Serves the API on `listener` until `shutdown` resolves, then stops taking requests
+    /// and lets the ones in progress finish.
+    pub async fn run(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let server = self.server(listener)?;
+        let handle = server.handle();
+        let serving = actix_rt::spawn(server);
+        shutdown.await;
+        log::info!("shutting down: no new requests");
+        handle.stop(true).await;
+        let _ = serving.await;
+        Ok(())
+    }
+
+    /// Creates an account and returns its new API key.
+    pub async fn create_account(&self, name: &str, email: &str) -> Result<String, Error> {
+        let key = db::accounts::generate_api_key();
+        let (name, email, stored_key) = (name.to_owned(), email.to_owned(), key.clone());
+        self.shared
+            .db
+            .write(move |conn| db::accounts::create(conn, &name, &email, &stored_key))
+            .await?;
+        Ok(key)
+    }
+
+    /// The account an API key belongs to.
+    pub async fn authenticate(&self, api_key: &str) -> Result<AccountId, Error> {
+        let hash = db::accounts::hash_api_key(api_key);
+        if let Some(account) = self.read_known_keys().get(&hash) {
+            return Ok(account.clone());
+        }
+        let key = api_key.to_owned();
+        let account = self
+            .shared
+            .db
+            .read(move |conn| db::accounts::find_by_key(conn, &key))
+            .await?
+            .ok_or(Error::Unauthorized)?
+            .account_id();
+        let mut known = self
+            .shared
+            .known_keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        known.insert(hash, account.clone());
+        Ok(account)
+    }
+
+    fn read_known_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, AccountId>> {
+        self.shared
+            .known_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Accepts an account's validated events: stores them with a delivery row for every
+    /// enabled webhook that wants them, and once that is committed hands them to the
+    /// webhooks' actors. Returns how many events were accepted.
+    pub async fn ingest(&self, account: &AccountId, events: Vec<Event>) -> Result<usize, Error> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let routing = {
+            let routes = self.shared.routes.read().unwrap_or_else(|p| p.into_inner());
+            routes.route(account, &events)
+        };
+        let payloads: Vec<Arc<str>> = events.into_iter().map(|e| e.raw).collect();
+        let count = payloads.len();
+        let webhooks = Arc::new(routing.webhooks);
+        let stored = {
+            let (account, webhooks, payloads) =
+                (account.clone(), webhooks.clone(), payloads.clone());
+            let per_event = routing.per_event;
+            self.shared
+                .db
+                .write(move |conn| {
+                    let to_store: Vec<db::events::EventToStore> = payloads
+                        .iter()
+                        .zip(&per_event)
+                        .map(|(payload, targets)| db::events::EventToStore {
+                            payload,
+                            webhooks: targets,
+                        })
+                        .collect();
+                    db::events::store(conn, &account, &webhooks, &to_store, now_millis())
+                })
+                .await?
+        };
+        let mut grouped: Vec<Vec<PendingEvent>> = vec![Vec::new(); webhooks.len()];
+        for delivery in stored {
+            grouped[delivery.webhook].push(PendingEvent {
+                delivery_id: delivery.delivery_id,
+                raw: payloads[delivery.event].clone(),
+            });
+        }
+        let dispatch = webhooks.iter().cloned().zip(grouped).collect();
+        self.shared.registry.do_send(Dispatch(dispatch));
+        Ok(count)
+    }
+
+    /// Tells the actors about a created or changed webhook; resolves once the change is in
+    /// effect for ingest.
+    pub(crate) async fn webhook_changed(&self, webhook: Webhook) -> Result<(), Error> {
+        self.shared
+            .registry
+            .send(WebhookChanged(webhook))
+            .await
+            .map_err(|e| Error::Internal(format!("registry unavailable: {e}")))
+    }
+
+    /// Tells the actors a webhook is gone.
+    pub(crate) async fn webhook_removed(
+        &self,
+        account: AccountId,
+        webhook: WebhookId,
+    ) -> Result<(), Error> {
+        self.shared
+            .registry
+            .send(WebhookRemoved { account, webhook })
+            .await
+            .map_err(|e| Error::Internal(format!("registry unavailable: {e}")))
+    }
+}
+
+/// Makes sure the configured bootstrap account exists, or that some account does.
+/// Returns the random key it generated, if it had to.
+async fn ensure_account(db: &Db, config: &Config) -> Result<Option<String>, DbError> {
+    let email = config.bootstrap_email.clone();
+    if let Some(key) = config.bootstrap_api_key.clone() {
+        db.write(move |conn| db::accounts::ensure_with_key(conn, "default", &email, &key))
+            .await?;
+        return Ok(None);
+    }
+    let key = db::accounts::generate_api_key();
+    let stored_key = key.clone();
+    let created = db
+        .write(move |conn| {
+            if db::accounts::count(conn)? > 0 {
+                return Ok(false);
+            }
+            db::accounts::create(conn, "default", &email, &stored_key).map(|_| true)
+        })
+        .await?;
+    Ok(created.then_some(key))
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// How long a graceful stop waits for in-flight work.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
