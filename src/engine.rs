@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 
-use crate::actors::registry::{Dispatch, Registry, WebhookChanged, WebhookRemoved};
+use crate::actors::registry::{Dispatch, DrainAll, Registry, WebhookChanged, WebhookRemoved};
 use crate::actors::routes::{RouteTable, SharedRoutes};
 use crate::actors::webhook::PendingEvent;
 use crate::actors::DeliverySettings;
@@ -152,7 +152,16 @@ impl Engine {
         log::info!("shutting down: no new requests");
         handle.stop(true).await;
         let _ = serving.await;
+        self.drain(SHUTDOWN_GRACE).await;
         Ok(())
+    }
+
+    /// Lets in-flight deliveries finish (waiting at most `grace`) and starts no new ones.
+    /// Everything not yet delivered stays stored and is delivered after the next start.
+    pub async fn drain(&self, grace: Duration) {
+        if self.shared.registry.send(DrainAll { grace }).await.is_err() {
+            log::warn!("the registry stopped before draining");
+        }
     }
 
     /// Creates an account and returns its new API key.

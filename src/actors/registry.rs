@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::routes::SharedRoutes;
-use super::webhook::{Enqueue, PendingEvent, Reconfigure, Stop, WebhookActor};
+use super::webhook::{Drain, Enqueue, PendingEvent, Reconfigure, Stop, WebhookActor};
 use super::DeliverySettings;
 use crate::db::Db;
 use crate::model::{AccountId, Webhook, WebhookId, WebhookStatus};
@@ -30,6 +30,14 @@ pub struct WebhookChanged(pub Webhook);
 pub struct WebhookRemoved {
     pub account: AccountId,
     pub webhook: WebhookId,
+}
+
+/// Graceful stop: every webhook finishes its in-flight deliveries (up to `grace`) and
+/// starts no new ones. Resolves when all are done or the grace period is over.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DrainAll {
+    pub grace: std::time::Duration,
 }
 
 /// A running webhook actor and the settings it was started with.
@@ -161,5 +169,27 @@ impl Handler<WebhookRemoved> for Registry {
         if let Some(running) = self.actors.remove(&msg.webhook) {
             stop(running);
         }
+    }
+}
+
+impl Handler<DrainAll> for Registry {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: DrainAll, _ctx: &mut Self::Context) -> Self::Result {
+        let waits: Vec<_> = self
+            .actors
+            .values()
+            .map(|running| {
+                let (done, wait) = tokio::sync::oneshot::channel();
+                running.addr.do_send(Drain(done));
+                wait
+            })
+            .collect();
+        Box::pin(async move {
+            let all = futures_util::future::join_all(waits);
+            if tokio::time::timeout(msg.grace, all).await.is_err() {
+                log::warn!("some deliveries were still in flight after {:?}; they will be retried after restart", msg.grace);
+            }
+        })
     }
 }

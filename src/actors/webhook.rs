@@ -53,6 +53,12 @@ pub struct Reconfigure(pub Webhook);
 #[rtype(result = "()")]
 pub struct Stop;
 
+/// Stop starting deliveries and report (through the sender) once none is in flight.
+/// Used by a graceful shutdown; what is not delivered stays in the database.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain(pub tokio::sync::oneshot::Sender<()>);
+
 /// Where the actor is in its start-up.
 enum Loading {
     /// Reading the backlog; events that arrive meanwhile wait here.
@@ -73,6 +79,8 @@ pub struct WebhookActor {
     linger: Option<SpawnHandle>,
     ready: VecDeque<Batch>,
     in_flight: usize,
+    /// Set by [`Drain`]: start nothing new, and tell these when the last attempt is done.
+    draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl WebhookActor {
@@ -91,6 +99,7 @@ impl WebhookActor {
             linger: None,
             ready: VecDeque::new(),
             in_flight: 0,
+            draining: None,
         }
     }
 
@@ -210,6 +219,15 @@ impl WebhookActor {
 
     /// Starts deliveries while there are ready batches and free slots.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if let Some(waiting) = &mut self.draining {
+            if self.in_flight == 0 {
+                for done in waiting.drain(..) {
+                    // The registry may have given up waiting; nothing else to tell.
+                    let _ = done.send(());
+                }
+            }
+            return;
+        }
         while self.in_flight < self.settings.max_in_flight {
             let Some(batch) = self.ready.pop_front() else {
                 break;
@@ -352,5 +370,14 @@ impl Handler<Stop> for WebhookActor {
 
     fn handle(&mut self, _msg: Stop, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+impl Handler<Drain> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Self::Context) {
+        self.draining.get_or_insert_with(Vec::new).push(msg.0);
+        self.pump(ctx);
     }
 }
