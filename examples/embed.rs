@@ -16,18 +16,13 @@ async fn main() -> std::io::Result<()> {
         bootstrap_api_key: Some("example-host-key-0123456789".into()),
         ..Config::default()
     };
-    let engine = Engine::start(config)
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let engine = Engine::start(config).await.map_err(|e| std::io::Error::other(e.to_string()))?;
 
     let api = engine.clone();
     HttpServer::new(move || {
         let api = api.clone();
         App::new()
-            .route(
-                "/hello",
-                web::get().to(|| async { HttpResponse::Ok().body("the host's own route") }),
-            )
+            .route("/hello", web::get().to(|| async { HttpResponse::Ok().body("the host's own route") }))
             .configure(move |cfg| api.configure(cfg))
     })
     .bind(("127.0.0.1", 8090))?

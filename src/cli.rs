@@ -13,11 +13,7 @@ use crate::db::{self, Db};
 use crate::engine::{shutdown_signal, Engine};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "mailhooks",
-    version,
-    about = "Webhook delivery engine for email events"
-)]
+#[command(name = "mailhooks", version, about = "Webhook delivery engine for email events")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -70,11 +66,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MAILHOOKS_MAIL_DIR", default_value = "./mail-outbox")]
     pub mail_dir: PathBuf,
     /// Sender of notification emails.
-    #[arg(
-        long,
-        env = "MAILHOOKS_MAIL_FROM",
-        default_value = "mailhooks@localhost"
-    )]
+    #[arg(long, env = "MAILHOOKS_MAIL_FROM", default_value = "mailhooks@localhost")]
     pub mail_from: String,
     /// Wait before each retry; the number of entries is the number of retries.
     #[arg(long, env = "MAILHOOKS_RETRY_SCHEDULE", default_value = "30s,2m,5m,10m,30m,1h,2h", value_parser = parse_schedule)]
@@ -99,11 +91,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MAILHOOKS_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
     /// Notification email of that account.
-    #[arg(
-        long,
-        env = "MAILHOOKS_BOOTSTRAP_EMAIL",
-        default_value = "admin@localhost"
-    )]
+    #[arg(long, env = "MAILHOOKS_BOOTSTRAP_EMAIL", default_value = "admin@localhost")]
     pub bootstrap_email: String,
 }
 
@@ -143,10 +131,7 @@ pub fn parse() -> Cli {
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
             let rendered = e.to_string();
-            let line = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
+            let line = rendered.lines().next().unwrap_or("error: invalid arguments");
             eprintln!("{line}");
             std::process::exit(2);
         }
@@ -158,14 +143,9 @@ pub fn run(cli: Cli) -> i32 {
     let outcome = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Migrate(args) => db::migrate(&args.database_url).map_err(|e| e.to_string()),
-        Command::Account {
-            command:
-                AccountCommand::Create {
-                    name,
-                    email,
-                    database,
-                },
-        } => create_account(&database.database_url, &name, &email),
+        Command::Account { command: AccountCommand::Create { name, email, database } } => {
+            create_account(&database.database_url, &name, &email)
+        }
     };
     match outcome {
         Ok(()) => 0,
@@ -178,9 +158,7 @@ pub fn run(cli: Cli) -> i32 {
 
 fn create_account(database_url: &str, name: &str, email: &str) -> Result<(), String> {
     if email.parse::<lettre::message::Mailbox>().is_err() {
-        return Err(format!(
-            "invalid --email: {email:?} is not an email address"
-        ));
+        return Err(format!("invalid --email: {email:?} is not an email address"));
     }
     let db = Db::open(database_url).map_err(|e| e.to_string())?;
     let key = db::accounts::generate_api_key();
@@ -194,8 +172,7 @@ fn create_account(database_url: &str, name: &str, email: &str) -> Result<(), Str
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = args.to_config();
     config.validate().map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(&args.listen)
-        .map_err(|e| format!("invalid --listen {:?}: {e}", args.listen))?;
+    let listener = TcpListener::bind(&args.listen).map_err(|e| format!("invalid --listen {:?}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     actix_rt::System::new().block_on(async move {
         let engine = Engine::start(config).await.map_err(|e| e.to_string())?;
@@ -204,9 +181,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }
         log::info!("mailhooks listening on http://{address}");
         eprintln!("mailhooks listening on http://{address}");
-        engine
-            .run(listener, shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        engine.run(listener, shutdown_signal()).await.map_err(|e| e.to_string())
     })
 }

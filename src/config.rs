@@ -38,6 +38,11 @@ pub struct Config {
     pub max_in_flight_per_webhook: usize,
     /// How many arbiters (threads) run webhook actors; 0 means one per core.
     pub worker_threads: usize,
+    /// The wait before the first retry of an email the mail server refused; it doubles
+    /// with each try, up to five minutes.
+    pub mail_retry_base: Duration,
+    /// How often the registry checks that every webhook actor is alive.
+    pub supervision_interval: Duration,
 }
 
 impl Default for Config {
@@ -47,10 +52,7 @@ impl Default for Config {
             smtp_url: None,
             mail_dir: PathBuf::from("./mail-outbox"),
             mail_from: "mailhooks@localhost".into(),
-            retry_schedule: DEFAULT_RETRY_SCHEDULE
-                .iter()
-                .map(|s| Duration::from_secs(*s))
-                .collect(),
+            retry_schedule: DEFAULT_RETRY_SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect(),
             disable_after: Duration::from_secs(7 * 3600),
             batch_max_events: 500,
             batch_linger: Duration::from_secs(1),
@@ -60,6 +62,8 @@ impl Default for Config {
             bootstrap_email: "admin@localhost".into(),
             max_in_flight_per_webhook: 4,
             worker_threads: 0,
+            mail_retry_base: Duration::from_secs(1),
+            supervision_interval: Duration::from_secs(1),
         }
     }
 }
@@ -78,12 +82,7 @@ pub struct ConfigError {
 impl Config {
     /// Checks the settings that no type can: call once before starting the engine.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |setting, message: &str| {
-            Err(ConfigError {
-                setting,
-                message: message.into(),
-            })
-        };
+        let fail = |setting, message: &str| Err(ConfigError { setting, message: message.into() });
         if self.batch_max_events == 0 {
             return fail("batch-max-events", "must be at least 1");
         }
@@ -96,12 +95,14 @@ impl Config {
         if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
             return fail("mail-from", "is not an email address");
         }
-        if self
-            .bootstrap_email
-            .parse::<lettre::message::Mailbox>()
-            .is_err()
-        {
+        if self.bootstrap_email.parse::<lettre::message::Mailbox>().is_err() {
             return fail("bootstrap-email", "is not an email address");
+        }
+        if let Some(url) = &self.smtp_url {
+            crate::mail::validate_smtp_url(url)?;
+        }
+        if self.supervision_interval.is_zero() {
+            return fail("supervision-interval", "must be longer than 0");
         }
         if let Some(key) = &self.bootstrap_api_key {
             if key.len() < 16 {
@@ -116,9 +117,7 @@ impl Config {
         if self.worker_threads > 0 {
             self.worker_threads
         } else {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
         }
     }
 }
@@ -126,28 +125,19 @@ impl Config {
 /// Parses a duration written `250ms`, `30s`, `2m`, `1h` or `1d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m, h or d"))?;
+    let split =
+        text.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| format!("{text:?} needs a unit: ms, s, m, h or d"))?;
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} must start with a whole number"))?;
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} must start with a whole number"))?;
     let millis_per_unit = match unit {
         "ms" => 1,
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "{text:?} has unknown unit {unit:?}; use ms, s, m, h or d"
-            ))
-        }
+        _ => return Err(format!("{text:?} has unknown unit {unit:?}; use ms, s, m, h or d")),
     };
-    n.checked_mul(millis_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    n.checked_mul(millis_per_unit).map(Duration::from_millis).ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// Parses a comma-separated list of durations, e.g. `30s,2m,5m`.
@@ -183,10 +173,7 @@ mod tests {
 
     #[test]
     fn validation_names_the_setting() {
-        let config = Config {
-            batch_max_events: 0,
-            ..Config::default()
-        };
+        let config = Config { batch_max_events: 0, ..Config::default() };
         assert_eq!(config.validate().unwrap_err().setting, "batch-max-events");
         assert!(Config::default().validate().is_ok());
     }

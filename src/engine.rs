@@ -12,14 +12,17 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 
-use crate::actors::registry::{Dispatch, DrainAll, Registry, WebhookChanged, WebhookRemoved};
+use crate::actors::notifier::{Notifier, UseRegistry};
+use crate::actors::registry::{CrashWebhook, Dispatch, DrainAll, Registry, WebhookChanged, WebhookRemoved};
 use crate::actors::routes::{RouteTable, SharedRoutes};
 use crate::actors::webhook::PendingEvent;
 use crate::actors::DeliverySettings;
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db, DbError};
 use crate::error::Error;
+use crate::mail::Mailer;
 use crate::model::{now_millis, AccountId, Event, Webhook, WebhookId};
+use lettre::message::Mailbox;
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -74,18 +77,25 @@ impl Engine {
         let enabled = db.read(db::webhooks::list_enabled).await?;
 
         let settings = DeliverySettings::from_config(&config);
-        let arbiters: Vec<Arbiter> = (0..config.effective_worker_threads())
-            .map(|_| Arbiter::new())
-            .collect();
+        let mailer = Mailer::new(config.smtp_url.as_deref(), &config.mail_dir)?;
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|_| ConfigError { setting: "mail-from", message: "is not an email address".into() })?;
+        let notifier = Notifier::new(db.clone(), mailer, from, config.disable_after, config.mail_retry_base).start();
+        let arbiters: Vec<Arbiter> = (0..config.effective_worker_threads()).map(|_| Arbiter::new()).collect();
         let routes: SharedRoutes = Arc::new(RwLock::new(RouteTable::default()));
         let registry = Registry::new(
             db.clone(),
             settings.clone(),
+            notifier.clone().recipient(),
+            config.supervision_interval,
             arbiters.iter().map(Arbiter::handle).collect(),
             routes.clone(),
             enabled,
         )
         .start();
+        notifier.do_send(UseRegistry(registry.clone()));
         log::info!("mailhooks engine started");
         Ok(Engine {
             shared: Arc::new(Shared {
@@ -140,11 +150,7 @@ impl Engine {
 
     /// Serves the API on `listener` until `shutdown` resolves, then stops taking requests
     /// and lets the ones in progress finish.
-    pub async fn run(
-        &self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()>,
-    ) -> std::io::Result<()> {
+    pub async fn run(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let server = self.server(listener)?;
         let handle = server.handle();
         let serving = actix_rt::spawn(server);
@@ -168,10 +174,7 @@ impl Engine {
     pub async fn create_account(&self, name: &str, email: &str) -> Result<String, Error> {
         let key = db::accounts::generate_api_key();
         let (name, email, stored_key) = (name.to_owned(), email.to_owned(), key.clone());
-        self.shared
-            .db
-            .write(move |conn| db::accounts::create(conn, &name, &email, &stored_key))
-            .await?;
+        self.shared.db.write(move |conn| db::accounts::create(conn, &name, &email, &stored_key)).await?;
         Ok(key)
     }
 
@@ -189,20 +192,13 @@ impl Engine {
             .await?
             .ok_or(Error::Unauthorized)?
             .account_id();
-        let mut known = self
-            .shared
-            .known_keys
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut known = self.shared.known_keys.write().unwrap_or_else(|p| p.into_inner());
         known.insert(hash, account.clone());
         Ok(account)
     }
 
     fn read_known_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, AccountId>> {
-        self.shared
-            .known_keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        self.shared.known_keys.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Accepts an account's validated events: stores them with a delivery row for every
@@ -220,8 +216,7 @@ impl Engine {
         let count = payloads.len();
         let webhooks = Arc::new(routing.webhooks);
         let stored = {
-            let (account, webhooks, payloads) =
-                (account.clone(), webhooks.clone(), payloads.clone());
+            let (account, webhooks, payloads) = (account.clone(), webhooks.clone(), payloads.clone());
             let per_event = routing.per_event;
             self.shared
                 .db
@@ -229,10 +224,7 @@ impl Engine {
                     let to_store: Vec<db::events::EventToStore> = payloads
                         .iter()
                         .zip(&per_event)
-                        .map(|(payload, targets)| db::events::EventToStore {
-                            payload,
-                            webhooks: targets,
-                        })
+                        .map(|(payload, targets)| db::events::EventToStore { payload, webhooks: targets })
                         .collect();
                     db::events::store(conn, &account, &webhooks, &to_store, now_millis())
                 })
@@ -240,14 +232,19 @@ impl Engine {
         };
         let mut grouped: Vec<Vec<PendingEvent>> = vec![Vec::new(); webhooks.len()];
         for delivery in stored {
-            grouped[delivery.webhook].push(PendingEvent {
-                delivery_id: delivery.delivery_id,
-                raw: payloads[delivery.event].clone(),
-            });
+            grouped[delivery.webhook]
+                .push(PendingEvent { delivery_id: delivery.delivery_id, raw: payloads[delivery.event].clone() });
         }
         let dispatch = webhooks.iter().cloned().zip(grouped).collect();
         self.shared.registry.do_send(Dispatch(dispatch));
         Ok(count)
+    }
+
+    /// Makes a webhook's actor panic, as a bug would; the registry must bring it back
+    /// with nothing lost. For tests of supervision only.
+    #[doc(hidden)]
+    pub async fn crash_webhook_actor(&self, webhook: &WebhookId) -> bool {
+        self.shared.registry.send(CrashWebhook(webhook.clone())).await.unwrap_or(false)
     }
 
     /// Tells the actors about a created or changed webhook; resolves once the change is in
@@ -261,11 +258,7 @@ impl Engine {
     }
 
     /// Tells the actors a webhook is gone.
-    pub(crate) async fn webhook_removed(
-        &self,
-        account: AccountId,
-        webhook: WebhookId,
-    ) -> Result<(), Error> {
+    pub(crate) async fn webhook_removed(&self, account: AccountId, webhook: WebhookId) -> Result<(), Error> {
         self.shared
             .registry
             .send(WebhookRemoved { account, webhook })
@@ -279,8 +272,7 @@ impl Engine {
 async fn ensure_account(db: &Db, config: &Config) -> Result<Option<String>, DbError> {
     let email = config.bootstrap_email.clone();
     if let Some(key) = config.bootstrap_api_key.clone() {
-        db.write(move |conn| db::accounts::ensure_with_key(conn, "default", &email, &key))
-            .await?;
+        db.write(move |conn| db::accounts::ensure_with_key(conn, "default", &email, &key)).await?;
         return Ok(None);
     }
     let key = db::accounts::generate_api_key();

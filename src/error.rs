@@ -13,16 +13,10 @@ use crate::db::DbError;
 pub enum Error {
     /// The request cannot be read (bad JSON, bad query string…).
     #[error("{message}")]
-    InvalidRequest {
-        message: String,
-        details: Option<Value>,
-    },
+    InvalidRequest { message: String, details: Option<Value> },
     /// The request was read but its content breaks a rule.
     #[error("{message}")]
-    Validation {
-        message: String,
-        details: Option<Value>,
-    },
+    Validation { message: String, details: Option<Value> },
     /// The target URL points at an address webhooks may not reach.
     #[error("{0}")]
     TargetNotAllowed(String),
@@ -62,27 +56,19 @@ impl Error {
 
     fn details(&self) -> Option<&Value> {
         match self {
-            Error::InvalidRequest { details, .. } | Error::Validation { details, .. } => {
-                details.as_ref()
-            }
+            Error::InvalidRequest { details, .. } | Error::Validation { details, .. } => details.as_ref(),
             _ => None,
         }
     }
 
     /// A validation error about one field.
     pub fn field(field: &str, message: impl Into<String>) -> Error {
-        Error::Validation {
-            message: message.into(),
-            details: Some(json!({ "field": field })),
-        }
+        Error::Validation { message: message.into(), details: Some(json!({ "field": field })) }
     }
 
     /// An unreadable request.
     pub fn invalid(message: impl Into<String>) -> Error {
-        Error::InvalidRequest {
-            message: message.into(),
-            details: None,
-        }
+        Error::InvalidRequest { message: message.into(), details: None }
     }
 
     /// 404 for a thing the caller cannot see.
@@ -105,9 +91,9 @@ impl From<DbError> for Error {
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
-            Error::InvalidRequest { .. }
-            | Error::Validation { .. }
-            | Error::TargetNotAllowed(_) => StatusCode::BAD_REQUEST,
+            Error::InvalidRequest { .. } | Error::Validation { .. } | Error::TargetNotAllowed(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -144,9 +130,7 @@ mod tests {
     async fn errors_have_the_contract_shape() {
         let response = Error::field("name", "name must be 1 to 100 characters").error_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        let body = actix_web::body::to_bytes(response.into_body())
-            .await
-            .unwrap();
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap();
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["error"]["code"], "validation_failed");
         assert_eq!(value["error"]["details"]["field"], "name");
@@ -155,9 +139,7 @@ mod tests {
     #[actix_rt::test]
     async fn internal_errors_hide_their_cause() {
         let response = Error::Internal("disk I/O error at /secret/path".into()).error_response();
-        let body = actix_web::body::to_bytes(response.into_body())
-            .await
-            .unwrap();
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap();
         assert!(!String::from_utf8_lossy(&body).contains("/secret/path"));
     }
 }

@@ -31,6 +31,7 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod model;
 pub mod testbatch;
 

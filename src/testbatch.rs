@@ -30,31 +30,13 @@ pub async fn send(engine: &Engine, webhook: &Webhook) -> Result<TestReport, Erro
     let batch_id = BatchId::generate();
     {
         let (id, webhook_id, count) = (batch_id.clone(), webhook.id.clone(), events.len());
-        engine
-            .db()
-            .write(move |conn| {
-                db::batches::create_test(conn, &id, &webhook_id, count, now_millis())
-            })
-            .await?;
+        engine.db().write(move |conn| db::batches::create_test(conn, &id, &webhook_id, count, now_millis())).await?;
     }
-    let endpoint = Endpoint {
-        url: webhook.target_url.clone(),
-        auth: webhook.auth.clone(),
-    };
+    let endpoint = Endpoint { url: webhook.target_url.clone(), auth: webhook.auth.clone() };
     let settings = engine.settings();
     let body = payload::batch_body(&batch_id, 0, events);
-    let result = delivery::deliver(
-        &endpoint,
-        body,
-        settings.delivery_timeout,
-        settings.allow_private_targets,
-    )
-    .await;
-    let status = if result.is_success() {
-        BatchStatus::Success
-    } else {
-        BatchStatus::Failed
-    };
+    let result = delivery::deliver(&endpoint, body, settings.delivery_timeout, settings.allow_private_targets).await;
+    let status = if result.is_success() { BatchStatus::Success } else { BatchStatus::Failed };
     let attempt = attempt_record(&batch_id, 0, &result);
     let webhook_id = webhook.id.clone();
     let succeeded_at = result.is_success().then_some(result.attempted_at);
@@ -70,11 +52,7 @@ pub async fn send(engine: &Engine, webhook: &Webhook) -> Result<TestReport, Erro
         .await?;
     Ok(TestReport {
         success: result.is_success(),
-        message: if result.is_success() {
-            "Success send test notification"
-        } else {
-            "Failed send test notification"
-        },
+        message: if result.is_success() { "Success send test notification" } else { "Failed send test notification" },
         batch_id: batch_id.to_string(),
         status_code: result.status_code,
         response_body: result.response_body.clone(),

@@ -3,6 +3,7 @@
 //! to them. Each webhook actor owns its batch buffer, its in-flight deliveries and its
 //! retry timers, so webhooks never wait on each other.
 
+pub mod notifier;
 pub mod registry;
 pub mod routes;
 pub mod webhook;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::notifier::Wake;
 use super::routes::SharedRoutes;
-use super::webhook::{Drain, Enqueue, PendingEvent, Reconfigure, Stop, WebhookActor};
+use super::webhook::{Crash, Drain, Enqueue, PendingEvent, Reconfigure, Stop, WebhookActor};
 use super::DeliverySettings;
 use crate::db::Db;
 use crate::model::{AccountId, Webhook, WebhookId, WebhookStatus};
@@ -50,6 +51,8 @@ struct Running {
 pub struct Registry {
     db: Db,
     settings: Arc<DeliverySettings>,
+    notifier: Recipient<Wake>,
+    supervision_interval: std::time::Duration,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
     routes: SharedRoutes,
@@ -62,6 +65,8 @@ impl Registry {
     pub fn new(
         db: Db,
         settings: Arc<DeliverySettings>,
+        notifier: Recipient<Wake>,
+        supervision_interval: std::time::Duration,
         arbiters: Vec<ArbiterHandle>,
         routes: SharedRoutes,
         enabled: Vec<Webhook>,
@@ -69,6 +74,8 @@ impl Registry {
         let mut registry = Registry {
             db,
             settings,
+            notifier,
+            supervision_interval,
             arbiters,
             next_arbiter: 0,
             routes,
@@ -81,7 +88,7 @@ impl Registry {
     }
 
     fn start_actor(&mut self, webhook: &Webhook) -> Addr<WebhookActor> {
-        let actor = WebhookActor::new(webhook, self.settings.clone(), self.db.clone());
+        let actor = WebhookActor::new(webhook, self.settings.clone(), self.db.clone(), self.notifier.clone());
         if self.arbiters.is_empty() {
             return actor.start();
         }
@@ -95,24 +102,15 @@ impl Registry {
         let enabled = webhook.status == WebhookStatus::Enabled;
         match (self.actors.remove(&webhook.id), enabled) {
             (Some(running), true) => {
-                if running.webhook.target_url != webhook.target_url
-                    || running.webhook.auth != webhook.auth
-                {
+                if running.webhook.target_url != webhook.target_url || running.webhook.auth != webhook.auth {
                     running.addr.do_send(Reconfigure(webhook.clone()));
                 }
-                self.actors.insert(
-                    webhook.id.clone(),
-                    Running {
-                        addr: running.addr,
-                        webhook,
-                    },
-                );
+                self.actors.insert(webhook.id.clone(), Running { addr: running.addr, webhook });
             }
             (Some(running), false) => stop(running),
             (None, true) => {
                 let addr = self.start_actor(&webhook);
-                self.actors
-                    .insert(webhook.id.clone(), Running { addr, webhook });
+                self.actors.insert(webhook.id.clone(), Running { addr, webhook });
             }
             (None, false) => {}
         }
@@ -121,10 +119,7 @@ impl Registry {
     fn write_routes(&self, change: impl FnOnce(&mut super::routes::RouteTable)) {
         // A poisoned lock only means another thread panicked mid-update of a plain map;
         // the map itself is still usable.
-        let mut routes = self
-            .routes
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut routes = self.routes.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         change(&mut routes);
     }
 }
@@ -135,8 +130,48 @@ fn stop(running: Running) {
     running.addr.do_send(Stop);
 }
 
+impl Registry {
+    /// Restarts every webhook actor that is no longer running (it panicked, or stopped
+    /// without being asked). The new actor reloads its backlog, so nothing is lost.
+    fn supervise(&mut self) {
+        let dead: Vec<WebhookId> =
+            self.actors.iter().filter(|(_, running)| !running.addr.connected()).map(|(id, _)| id.clone()).collect();
+        for id in dead {
+            if let Some(running) = self.actors.remove(&id) {
+                log::warn!("webhook {id}: its actor stopped unexpectedly; restarting it from the database");
+                let addr = self.start_actor(&running.webhook);
+                self.actors.insert(id, Running { addr, webhook: running.webhook });
+            }
+        }
+    }
+}
+
 impl Actor for Registry {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.supervision_interval, |act, _| act.supervise());
+    }
+}
+
+/// Crashes a webhook's actor (see [`Crash`]); for tests of supervision.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct CrashWebhook(pub WebhookId);
+
+impl Handler<CrashWebhook> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: CrashWebhook, _ctx: &mut Self::Context) -> bool {
+        match self.actors.get(&msg.0) {
+            Some(running) => {
+                running.addr.do_send(Crash);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Handler<Dispatch> for Registry {
@@ -145,10 +180,16 @@ impl Handler<Dispatch> for Registry {
     /// Forwards each webhook's events to its actor. Events for a webhook without an actor
     /// (disabled or deleted meanwhile) stay in the database.
     fn handle(&mut self, msg: Dispatch, _ctx: &mut Self::Context) {
+        let mut lost = false;
         for (webhook, events) in msg.0 {
             if let Some(running) = self.actors.get(&webhook) {
-                running.addr.do_send(Enqueue(events));
+                // A closed mailbox means the actor died; its events are stored, and the
+                // restarted actor reads them back.
+                lost |= running.addr.try_send(Enqueue(events)).is_err();
             }
+        }
+        if lost {
+            self.supervise();
         }
     }
 }
@@ -188,7 +229,10 @@ impl Handler<DrainAll> for Registry {
         Box::pin(async move {
             let all = futures_util::future::join_all(waits);
             if tokio::time::timeout(msg.grace, all).await.is_err() {
-                log::warn!("some deliveries were still in flight after {:?}; they will be retried after restart", msg.grace);
+                log::warn!(
+                    "some deliveries were still in flight after {:?}; they will be retried after restart",
+                    msg.grace
+                );
             }
         })
     }

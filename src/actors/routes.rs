@@ -34,14 +34,11 @@ impl RouteTable {
     pub fn upsert(&mut self, webhook: &Webhook) {
         self.remove(&webhook.account_id, &webhook.id);
         if webhook.status == WebhookStatus::Enabled {
-            self.by_account
-                .entry(webhook.account_id.clone())
-                .or_default()
-                .push(Route {
-                    webhook: webhook.id.clone(),
-                    events: webhook.events,
-                    source: webhook.source.clone(),
-                });
+            self.by_account.entry(webhook.account_id.clone()).or_default().push(Route {
+                webhook: webhook.id.clone(),
+                events: webhook.events,
+                source: webhook.source.clone(),
+            });
         }
     }
 
@@ -58,10 +55,7 @@ impl RouteTable {
     /// Routes a request's events.
     pub fn route(&self, account: &AccountId, events: &[Event]) -> Routing {
         let Some(routes) = self.by_account.get(account) else {
-            return Routing {
-                webhooks: Vec::new(),
-                per_event: vec![Vec::new(); events.len()],
-            };
+            return Routing { webhooks: Vec::new(), per_event: vec![Vec::new(); events.len()] };
         };
         let mut used = vec![None; routes.len()];
         let mut routing = Routing::default();
@@ -108,6 +102,9 @@ mod tests {
             last_success_at: None,
             created_at: 0,
             updated_at: 0,
+            failed_batches: 0,
+            last_error: None,
+            disable_at: None,
         }
     }
 
@@ -124,13 +121,7 @@ mod tests {
         )
         .unwrap();
         let routing = table.route(&AccountId::from_string("a"), &events);
-        assert_eq!(
-            routing.webhooks,
-            vec![
-                WebhookId::from_string("opens"),
-                WebhookId::from_string("mkt")
-            ]
-        );
+        assert_eq!(routing.webhooks, vec![WebhookId::from_string("opens"), WebhookId::from_string("mkt")]);
         assert_eq!(routing.per_event, vec![vec![0], vec![1], vec![]]);
     }
 
@@ -141,20 +132,12 @@ mod tests {
         table.upsert(&hook);
         hook.status = WebhookStatus::Disabled;
         table.upsert(&hook);
-        let events = parse_ingest_body(
-            br#"[{"status":"open","messageId":"m","recipient":"r","timestamp":1}]"#,
-        )
-        .unwrap();
-        assert!(table
-            .route(&AccountId::from_string("a"), &events)
-            .webhooks
-            .is_empty());
+        let events =
+            parse_ingest_body(br#"[{"status":"open","messageId":"m","recipient":"r","timestamp":1}]"#).unwrap();
+        assert!(table.route(&AccountId::from_string("a"), &events).webhooks.is_empty());
         hook.status = WebhookStatus::Enabled;
         table.upsert(&hook);
         table.remove(&hook.account_id, &hook.id);
-        assert!(table
-            .route(&AccountId::from_string("a"), &events)
-            .webhooks
-            .is_empty());
+        assert!(table.route(&AccountId::from_string("a"), &events).webhooks.is_empty());
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::notifier::Wake;
 use super::DeliverySettings;
 use crate::db::{self, batches::AttemptRecord, Db};
 use crate::delivery::{self, payload, retry, AttemptResult, Endpoint};
@@ -72,6 +73,7 @@ pub struct WebhookActor {
     endpoint: Endpoint,
     settings: Arc<DeliverySettings>,
     db: Db,
+    notifier: Recipient<Wake>,
     loading: Loading,
     /// Delivery rows at or below this id were part of the backlog read at start.
     loaded_upto: i64,
@@ -84,15 +86,13 @@ pub struct WebhookActor {
 }
 
 impl WebhookActor {
-    pub fn new(webhook: &Webhook, settings: Arc<DeliverySettings>, db: Db) -> Self {
+    pub fn new(webhook: &Webhook, settings: Arc<DeliverySettings>, db: Db, notifier: Recipient<Wake>) -> Self {
         WebhookActor {
             id: webhook.id.clone(),
-            endpoint: Endpoint {
-                url: webhook.target_url.clone(),
-                auth: webhook.auth.clone(),
-            },
+            endpoint: Endpoint { url: webhook.target_url.clone(), auth: webhook.auth.clone() },
             settings,
             db,
+            notifier,
             loading: Loading::InProgress(Vec::new()),
             loaded_upto: 0,
             buffer: Vec::new(),
@@ -111,10 +111,7 @@ impl WebhookActor {
             .map(|result, act, ctx| match result {
                 Ok(backlog) => act.resume(backlog, ctx),
                 Err(e) => {
-                    log::error!(
-                        "webhook {}: cannot read its backlog, trying again: {e}",
-                        act.id
-                    );
+                    log::error!("webhook {}: cannot read its backlog, trying again: {e}", act.id);
                     ctx.run_later(DB_RETRY_DELAY, |act, ctx| act.load_backlog(ctx));
                 }
             })
@@ -136,9 +133,7 @@ impl WebhookActor {
                 retry_count: record.attempt_count.max(0) as u32,
             };
             match record.next_attempt_at {
-                Some(due) if due > now => {
-                    self.schedule_retry(batch, Duration::from_millis((due - now) as u64), ctx)
-                }
+                Some(due) if due > now => self.schedule_retry(batch, Duration::from_millis((due - now) as u64), ctx),
                 Some(_) => {
                     // Overdue retries are spread out so a restart does not fire them all
                     // at once.
@@ -148,13 +143,8 @@ impl WebhookActor {
                 None => self.ready.push_back(batch),
             }
         }
-        let unbatched = backlog
-            .unbatched
-            .into_iter()
-            .map(|(delivery_id, raw)| PendingEvent {
-                delivery_id,
-                raw: Arc::from(raw),
-            });
+        let unbatched =
+            backlog.unbatched.into_iter().map(|(delivery_id, raw)| PendingEvent { delivery_id, raw: Arc::from(raw) });
         let loaded_upto = self.loaded_upto;
         let fresh = arrived.into_iter().filter(|e| e.delivery_id > loaded_upto);
         self.add_events(unbatched.chain(fresh).collect(), ctx);
@@ -191,15 +181,9 @@ impl WebhookActor {
         let id = BatchId::generate();
         let webhook = self.id.clone();
         let delivery_ids: Vec<i64> = events.iter().map(|e| e.delivery_id).collect();
-        let batch = Batch {
-            id: id.clone(),
-            events: events.iter().map(|e| e.raw.clone()).collect(),
-            retry_count: 0,
-        };
+        let batch = Batch { id: id.clone(), events: events.iter().map(|e| e.raw.clone()).collect(), retry_count: 0 };
         self.db
-            .write(move |conn| {
-                db::batches::create(conn, &id, &webhook, &delivery_ids, now_millis())
-            })
+            .write(move |conn| db::batches::create(conn, &id, &webhook, &delivery_ids, now_millis()))
             .into_actor(self)
             .map(move |result, act, ctx| match result {
                 Ok(()) => {
@@ -207,10 +191,7 @@ impl WebhookActor {
                     act.pump(ctx);
                 }
                 Err(e) => {
-                    log::error!(
-                        "webhook {}: cannot record a batch, trying again: {e}",
-                        act.id
-                    );
+                    log::error!("webhook {}: cannot record a batch, trying again: {e}", act.id);
                     ctx.run_later(DB_RETRY_DELAY, move |act, ctx| act.form_batch(events, ctx));
                 }
             })
@@ -272,34 +253,29 @@ impl WebhookActor {
         let next_attempt_at = retry_in.map(|d| now_millis() + d.as_millis() as i64);
         let attempt = attempt_record(&batch.id, batch.retry_count, &result);
         let webhook = self.id.clone();
-        let succeeded_at = result.is_success().then_some(result.attempted_at);
+        let attempted_at = result.attempted_at;
+        let error = result.error();
         self.db
             .write(move |conn| {
                 db::batches::record_attempt(conn, &attempt, status, next_attempt_at)?;
-                match succeeded_at {
-                    Some(at) => db::webhooks::record_success(conn, &webhook, at),
-                    None => Ok(()),
+                match status {
+                    BatchStatus::Success => db::webhooks::record_success(conn, &webhook, attempted_at).map(|_| false),
+                    BatchStatus::Failed => {
+                        db::webhooks::record_batch_failure(conn, &webhook, attempted_at, error.as_deref())
+                    }
+                    _ => Ok(false),
                 }
             })
             .into_actor(self)
             .map(move |written, act, ctx| {
-                if let Err(e) = written {
-                    log::error!(
-                        "webhook {}: cannot record an attempt of batch {}: {e}",
-                        act.id,
-                        batch.id
-                    );
+                match written {
+                    Ok(true) => act.notifier.do_send(Wake),
+                    Ok(false) => {}
+                    Err(e) => log::error!("webhook {}: cannot record an attempt of batch {}: {e}", act.id, batch.id),
                 }
                 act.in_flight -= 1;
                 if let Some(delay) = retry_in {
-                    act.schedule_retry(
-                        Batch {
-                            retry_count: batch.retry_count + 1,
-                            ..batch
-                        },
-                        delay,
-                        ctx,
-                    );
+                    act.schedule_retry(Batch { retry_count: batch.retry_count + 1, ..batch }, delay, ctx);
                 }
                 act.pump(ctx);
             })
@@ -315,11 +291,7 @@ impl WebhookActor {
 }
 
 /// The stored form of an attempt.
-pub(crate) fn attempt_record(
-    batch_id: &BatchId,
-    retry_count: u32,
-    result: &AttemptResult,
-) -> AttemptRecord {
+pub(crate) fn attempt_record(batch_id: &BatchId, retry_count: u32, result: &AttemptResult) -> AttemptRecord {
     AttemptRecord {
         id: 0,
         batch_id: batch_id.to_string(),
@@ -358,10 +330,21 @@ impl Handler<Reconfigure> for WebhookActor {
 
     /// Takes the new target and auth for every later attempt.
     fn handle(&mut self, msg: Reconfigure, _ctx: &mut Self::Context) {
-        self.endpoint = Endpoint {
-            url: msg.0.target_url,
-            auth: msg.0.auth,
-        };
+        self.endpoint = Endpoint { url: msg.0.target_url, auth: msg.0.auth };
+    }
+}
+
+/// Makes the actor panic, as a bug would: lets tests prove the registry's supervision.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+impl Handler<Crash> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Crash, _ctx: &mut Self::Context) {
+        panic!("webhook {} crashed on purpose", self.id);
     }
 }
 

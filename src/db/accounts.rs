@@ -47,9 +47,7 @@ pub fn create(conn: &mut Conn, name: &str, email: &str, api_key: &str) -> QueryR
         api_key_hash: hash_api_key(api_key),
         created_at: now_millis(),
     };
-    diesel::insert_into(accounts::table)
-        .values(&account)
-        .execute(conn)?;
+    diesel::insert_into(accounts::table).values(&account).execute(conn)?;
     Ok(account)
 }
 
@@ -64,19 +62,12 @@ pub fn find_by_key(conn: &mut Conn, api_key: &str) -> QueryResult<Option<Account
 
 /// The account with this name, if any.
 pub fn find_by_name(conn: &mut Conn, name: &str) -> QueryResult<Option<Account>> {
-    accounts::table
-        .filter(accounts::name.eq(name))
-        .select(Account::as_select())
-        .first(conn)
-        .optional()
+    accounts::table.filter(accounts::name.eq(name)).select(Account::as_select()).first(conn).optional()
 }
 
 /// The account with this id.
 pub fn get(conn: &mut Conn, id: &AccountId) -> QueryResult<Account> {
-    accounts::table
-        .find(id.as_str())
-        .select(Account::as_select())
-        .first(conn)
+    accounts::table.find(id.as_str()).select(Account::as_select()).first(conn)
 }
 
 /// How many accounts exist.
@@ -85,23 +76,14 @@ pub fn count(conn: &mut Conn) -> QueryResult<i64> {
 }
 
 /// Makes the key's hash the key of account `name`, creating the account if needed.
-pub fn ensure_with_key(
-    conn: &mut Conn,
-    name: &str,
-    email: &str,
-    api_key: &str,
-) -> QueryResult<Account> {
+pub fn ensure_with_key(conn: &mut Conn, name: &str, email: &str, api_key: &str) -> QueryResult<Account> {
     match find_by_name(conn, name)? {
         Some(existing) => {
             let hash = hash_api_key(api_key);
             diesel::update(accounts::table.find(&existing.id))
                 .set((accounts::api_key_hash.eq(&hash), accounts::email.eq(email)))
                 .execute(conn)?;
-            Ok(Account {
-                api_key_hash: hash,
-                email: email.to_owned(),
-                ..existing
-            })
+            Ok(Account { api_key_hash: hash, email: email.to_owned(), ..existing })
         }
         None => create(conn, name, email, api_key),
     }

@@ -109,9 +109,7 @@ pub fn record_attempt(
     status: BatchStatus,
     next_attempt_at: Option<Millis>,
 ) -> QueryResult<()> {
-    diesel::insert_into(attempts::table)
-        .values(attempt)
-        .execute(conn)?;
+    diesel::insert_into(attempts::table).values(attempt).execute(conn)?;
     diesel::update(batches::table.filter(batches::id.eq(&attempt.batch_id)))
         .set((
             batches::status.eq(status.as_str()),
@@ -182,10 +180,8 @@ pub struct Backlog {
 /// Reads a webhook's backlog in one consistent snapshot.
 pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog> {
     conn.transaction(|conn| {
-        let loaded_upto = deliveries::table
-            .select(diesel::dsl::max(deliveries::id))
-            .first::<Option<i64>>(conn)?
-            .unwrap_or(0);
+        let loaded_upto =
+            deliveries::table.select(diesel::dsl::max(deliveries::id)).first::<Option<i64>>(conn)?.unwrap_or(0);
         let unbatched = deliveries::table
             .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
             .filter(deliveries::webhook_id.eq(webhook.as_str()))
@@ -195,10 +191,7 @@ pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog
             .load::<(i64, String)>(conn)?;
         let unfinished = batches::table
             .filter(batches::webhook_id.eq(webhook.as_str()))
-            .filter(batches::status.eq_any([
-                BatchStatus::Pending.as_str(),
-                BatchStatus::Retrying.as_str(),
-            ]))
+            .filter(batches::status.eq_any([BatchStatus::Pending.as_str(), BatchStatus::Retrying.as_str()]))
             .filter(batches::test.eq(false))
             .order(batches::seq.asc())
             .select(BatchRecord::as_select())
@@ -208,11 +201,7 @@ pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog
             let payloads = payloads_of(conn, &batch.id)?;
             batches.push((batch, payloads));
         }
-        Ok(Backlog {
-            loaded_upto,
-            unbatched,
-            batches,
-        })
+        Ok(Backlog { loaded_upto, unbatched, batches })
     })
 }
 

@@ -59,18 +59,9 @@ pub fn store(
 ) -> QueryResult<Vec<StoredDelivery>> {
     let mut event_ids = Vec::with_capacity(to_store.len());
     for chunk in to_store.chunks(ROWS_PER_INSERT) {
-        let rows: Vec<NewEvent> = chunk
-            .iter()
-            .map(|e| NewEvent {
-                account_id: account.as_str(),
-                payload: e.payload,
-                received_at,
-            })
-            .collect();
-        let ids = diesel::insert_into(events::table)
-            .values(&rows)
-            .returning(events::id)
-            .get_results::<i64>(conn)?;
+        let rows: Vec<NewEvent> =
+            chunk.iter().map(|e| NewEvent { account_id: account.as_str(), payload: e.payload, received_at }).collect();
+        let ids = diesel::insert_into(events::table).values(&rows).returning(events::id).get_results::<i64>(conn)?;
         event_ids.extend(sorted(ids));
     }
 
@@ -88,20 +79,13 @@ pub fn store(
                 event_id: event_ids[event],
             })
             .collect();
-        let ids = diesel::insert_into(deliveries::table)
-            .values(&rows)
-            .returning(deliveries::id)
-            .get_results::<i64>(conn)?;
-        stored.extend(
-            chunk
-                .iter()
-                .zip(sorted(ids))
-                .map(|(&(event, webhook), delivery_id)| StoredDelivery {
-                    webhook,
-                    event,
-                    delivery_id,
-                }),
-        );
+        let ids =
+            diesel::insert_into(deliveries::table).values(&rows).returning(deliveries::id).get_results::<i64>(conn)?;
+        stored.extend(chunk.iter().zip(sorted(ids)).map(|(&(event, webhook), delivery_id)| StoredDelivery {
+            webhook,
+            event,
+            delivery_id,
+        }));
     }
     Ok(stored)
 }

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod batches;
 pub mod events;
+pub mod notifications;
 mod schema;
 pub mod webhooks;
 mod writer;
@@ -67,23 +68,15 @@ pub struct Db {
 /// Turns `sqlite://PATH` (or `sqlite:PATH`, or a bare path) into the file path SQLite opens.
 fn sqlite_path(database_url: &str) -> Result<String, DbError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        return Err(DbError::UnsupportedUrl(
-            "PostgreSQL is not supported by this build yet; use sqlite://PATH".into(),
-        ));
+        return Err(DbError::UnsupportedUrl("PostgreSQL is not supported by this build yet; use sqlite://PATH".into()));
     }
-    let path = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .unwrap_or(database_url);
+    let path =
+        database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")).unwrap_or(database_url);
     if path.is_empty() {
-        return Err(DbError::UnsupportedUrl(format!(
-            "{database_url:?} names no file"
-        )));
+        return Err(DbError::UnsupportedUrl(format!("{database_url:?} names no file")));
     }
     if path.contains("://") {
-        return Err(DbError::UnsupportedUrl(format!(
-            "{database_url:?} is not a sqlite:// URL"
-        )));
+        return Err(DbError::UnsupportedUrl(format!("{database_url:?} is not a sqlite:// URL")));
     }
     Ok(path.to_owned())
 }
@@ -119,8 +112,7 @@ fn connect(path: &str) -> Result<Conn, DbError> {
 pub fn migrate(database_url: &str) -> Result<(), DbError> {
     let path = sqlite_path(database_url)?;
     let mut conn = connect(&path)?;
-    conn.run_pending_migrations(MIGRATIONS)
-        .map_err(|e| DbError::Migration(e.to_string()))?;
+    conn.run_pending_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(())
 }
 
@@ -183,14 +175,8 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_a_file() {
-        assert_eq!(
-            sqlite_path("sqlite://mailhooks.db").unwrap(),
-            "mailhooks.db"
-        );
-        assert_eq!(
-            sqlite_path("sqlite:///var/lib/m.db").unwrap(),
-            "/var/lib/m.db"
-        );
+        assert_eq!(sqlite_path("sqlite://mailhooks.db").unwrap(), "mailhooks.db");
+        assert_eq!(sqlite_path("sqlite:///var/lib/m.db").unwrap(), "/var/lib/m.db");
         assert!(sqlite_path("sqlite://").is_err());
         assert!(sqlite_path("postgres://localhost/m").is_err());
         assert!(sqlite_path("mysql://x").is_err());

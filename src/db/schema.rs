@@ -60,6 +60,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        webhook_id -> Text,
+        kind -> Text,
+        spell_started_at -> BigInt,
+        created_at -> BigInt,
+        next_attempt_at -> BigInt,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<BigInt>,
+        cancelled -> Bool,
+    }
+}
+
+diesel::table! {
     webhooks (id) {
         id -> Text,
         account_id -> Text,
@@ -77,11 +92,12 @@ diesel::table! {
         last_success_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        failed_batches -> Integer,
+        last_error -> Nullable<Text>,
+        disable_at -> Nullable<BigInt>,
     }
 }
 
 diesel::joinable!(webhooks -> accounts (account_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    accounts, attempts, batches, deliveries, events, webhooks,
-);
+diesel::allow_tables_to_appear_in_same_query!(accounts, attempts, batches, deliveries, events, notifications, webhooks,);

@@ -6,12 +6,11 @@ use diesel::prelude::*;
 use super::schema::{batches, deliveries, webhooks};
 use super::Conn;
 use crate::model::{
-    AccountId, Auth, DisabledReason, EventSet, Health, Source, TargetUrl, Webhook, WebhookId,
-    WebhookStatus,
+    AccountId, Auth, DisabledReason, EventSet, Health, Source, TargetUrl, Webhook, WebhookId, WebhookStatus,
 };
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = webhooks, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhooks)]
 struct WebhookRow {
     id: String,
     account_id: String,
@@ -29,15 +28,49 @@ struct WebhookRow {
     last_success_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    failed_batches: i32,
+    last_error: Option<String>,
+    disable_at: Option<i64>,
+}
+
+/// The columns a customer's change may touch; the failure state is the engine's alone.
+#[derive(AsChangeset)]
+#[diesel(table_name = webhooks, treat_none_as_null = true)]
+struct SettingsChange {
+    name: String,
+    target_url: String,
+    source: String,
+    events: String,
+    auth_type: String,
+    auth_username: Option<String>,
+    auth_password: Option<String>,
+    status: String,
+    disabled_reason: Option<String>,
+    updated_at: i64,
+}
+
+impl From<WebhookRow> for SettingsChange {
+    fn from(row: WebhookRow) -> Self {
+        SettingsChange {
+            name: row.name,
+            target_url: row.target_url,
+            source: row.source,
+            events: row.events,
+            auth_type: row.auth_type,
+            auth_username: row.auth_username,
+            auth_password: row.auth_password,
+            status: row.status,
+            disabled_reason: row.disabled_reason,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 impl From<&Webhook> for WebhookRow {
     fn from(w: &Webhook) -> Self {
         let (auth_type, auth_username, auth_password) = match &w.auth {
             Auth::None => ("none", None, None),
-            Auth::Basic { username, password } => {
-                ("basic", Some(username.clone()), Some(password.clone()))
-            }
+            Auth::Basic { username, password } => ("basic", Some(username.clone()), Some(password.clone())),
         };
         WebhookRow {
             id: w.id.to_string(),
@@ -70,6 +103,9 @@ impl From<&Webhook> for WebhookRow {
             last_success_at: w.last_success_at,
             created_at: w.created_at,
             updated_at: w.updated_at,
+            failed_batches: w.failed_batches,
+            last_error: w.last_error.clone(),
+            disable_at: w.disable_at,
         }
     }
 }
@@ -84,12 +120,7 @@ impl TryFrom<WebhookRow> for Webhook {
         let auth = match (row.auth_type.as_str(), row.auth_username, row.auth_password) {
             ("basic", Some(username), Some(password)) => Auth::Basic { username, password },
             ("none", _, _) => Auth::None,
-            (other, _, _) => {
-                return Err(corrupt(format!(
-                    "webhook {} has bad auth {other:?}",
-                    row.id
-                )))
-            }
+            (other, _, _) => return Err(corrupt(format!("webhook {} has bad auth {other:?}", row.id))),
         };
         Ok(Webhook {
             id: WebhookId::from_string(row.id),
@@ -99,25 +130,20 @@ impl TryFrom<WebhookRow> for Webhook {
             source: Source::parse(&row.source),
             events: EventSet::from_db(&row.events),
             auth,
-            status: if row.status == "disabled" {
-                WebhookStatus::Disabled
-            } else {
-                WebhookStatus::Enabled
-            },
+            status: if row.status == "disabled" { WebhookStatus::Disabled } else { WebhookStatus::Enabled },
             disabled_reason: match row.disabled_reason.as_deref() {
                 Some("manual") => Some(DisabledReason::Manual),
                 Some("failing") => Some(DisabledReason::Failing),
                 _ => None,
             },
-            health: if row.health == "failing" {
-                Health::Failing
-            } else {
-                Health::Healthy
-            },
+            health: if row.health == "failing" { Health::Failing } else { Health::Healthy },
             failing_since: row.failing_since,
             last_success_at: row.last_success_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            failed_batches: row.failed_batches,
+            last_error: row.last_error,
+            disable_at: row.disable_at,
         })
     }
 }
@@ -128,16 +154,14 @@ fn to_webhooks(rows: Vec<WebhookRow>) -> QueryResult<Vec<Webhook>> {
 
 /// Stores a new webhook.
 pub fn insert(conn: &mut Conn, webhook: &Webhook) -> QueryResult<()> {
-    diesel::insert_into(webhooks::table)
-        .values(WebhookRow::from(webhook))
-        .execute(conn)
-        .map(drop)
+    diesel::insert_into(webhooks::table).values(WebhookRow::from(webhook)).execute(conn).map(drop)
 }
 
-/// Overwrites a stored webhook with `webhook`.
-pub fn update(conn: &mut Conn, webhook: &Webhook) -> QueryResult<()> {
+/// Stores a customer's change of `webhook`'s settings (name, target, filters, auth,
+/// status); the engine-owned failure state is left as it is.
+pub fn update_settings(conn: &mut Conn, webhook: &Webhook) -> QueryResult<()> {
     let changed = diesel::update(webhooks::table.find(webhook.id.as_str()))
-        .set(WebhookRow::from(webhook))
+        .set(SettingsChange::from(WebhookRow::from(webhook)))
         .execute(conn)?;
     if changed == 0 {
         return Err(diesel::result::Error::NotFound);
@@ -178,19 +202,14 @@ pub fn list(conn: &mut Conn, account: &AccountId) -> QueryResult<Vec<Webhook>> {
 
 /// Every enabled webhook of every account: what the engine starts actors for.
 pub fn list_enabled(conn: &mut Conn) -> QueryResult<Vec<Webhook>> {
-    let rows = webhooks::table
-        .filter(webhooks::status.eq("enabled"))
-        .select(WebhookRow::as_select())
-        .load(conn)?;
+    let rows = webhooks::table.filter(webhooks::status.eq("enabled")).select(WebhookRow::as_select()).load(conn)?;
     to_webhooks(rows)
 }
 
 /// Deletes one of an account's webhooks with its batches and undelivered events.
 pub fn delete(conn: &mut Conn, account: &AccountId, id: &WebhookId) -> QueryResult<()> {
     let removed = diesel::delete(
-        webhooks::table
-            .filter(webhooks::id.eq(id.as_str()))
-            .filter(webhooks::account_id.eq(account.as_str())),
+        webhooks::table.filter(webhooks::id.eq(id.as_str())).filter(webhooks::account_id.eq(account.as_str())),
     )
     .execute(conn)?;
     if removed == 0 {
@@ -201,13 +220,10 @@ pub fn delete(conn: &mut Conn, account: &AccountId, id: &WebhookId) -> QueryResu
 
 fn purge_deliveries(conn: &mut Conn, id: &WebhookId) -> QueryResult<()> {
     use super::schema::attempts;
-    let batch_ids = batches::table
-        .filter(batches::webhook_id.eq(id.as_str()))
-        .select(batches::id);
+    let batch_ids = batches::table.filter(batches::webhook_id.eq(id.as_str())).select(batches::id);
     diesel::delete(attempts::table.filter(attempts::batch_id.eq_any(batch_ids))).execute(conn)?;
     diesel::delete(batches::table.filter(batches::webhook_id.eq(id.as_str()))).execute(conn)?;
-    diesel::delete(deliveries::table.filter(deliveries::webhook_id.eq(id.as_str())))
-        .execute(conn)?;
+    diesel::delete(deliveries::table.filter(deliveries::webhook_id.eq(id.as_str()))).execute(conn)?;
     Ok(())
 }
 
@@ -221,12 +237,96 @@ pub fn sweep_orphans(conn: &mut Conn) -> QueryResult<usize> {
 /// Notes a successful delivery: the webhook's last success, and the end of any failing
 /// spell (a success is a fix).
 pub fn record_success(conn: &mut Conn, id: &WebhookId, at: i64) -> QueryResult<()> {
-    diesel::update(webhooks::table.find(id.as_str()))
+    diesel::update(webhooks::table.find(id.as_str())).set(webhooks::last_success_at.eq(at)).execute(conn)?;
+    mark_fixed(conn, id)
+}
+
+/// Ends a failing spell: the webhook is healthy again, its deadline is gone, and a failure
+/// email not yet sent is not sent.
+pub fn mark_fixed(conn: &mut Conn, id: &WebhookId) -> QueryResult<()> {
+    let was_failing = diesel::update(webhooks::table.find(id.as_str()).filter(webhooks::health.eq("failing")))
         .set((
-            webhooks::last_success_at.eq(at),
             webhooks::health.eq("healthy"),
             webhooks::failing_since.eq(None::<i64>),
+            webhooks::failed_batches.eq(0),
+            webhooks::last_error.eq(None::<String>),
+            webhooks::disable_at.eq(None::<i64>),
         ))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    if was_failing > 0 {
+        super::notifications::cancel_unsent(conn, id, super::notifications::Kind::Failing)?;
+    }
+    Ok(())
+}
+
+/// Notes a batch that used every retry. The first one of a spell turns the webhook
+/// `failing` and queues the failure email; later ones only count. Returns true when a
+/// spell began.
+pub fn record_batch_failure(conn: &mut Conn, id: &WebhookId, at: i64, error: Option<&str>) -> QueryResult<bool> {
+    let began = diesel::update(webhooks::table.find(id.as_str()).filter(webhooks::health.eq("healthy")))
+        .set((
+            webhooks::health.eq("failing"),
+            webhooks::failing_since.eq(at),
+            webhooks::failed_batches.eq(1),
+            webhooks::last_error.eq(error),
+            webhooks::disable_at.eq(None::<i64>),
+        ))
+        .execute(conn)?
+        > 0;
+    if began {
+        super::notifications::queue(conn, id, super::notifications::Kind::Failing, at, at)?;
+    } else {
+        diesel::update(webhooks::table.find(id.as_str()))
+            .set((webhooks::failed_batches.eq(webhooks::failed_batches + 1), webhooks::last_error.eq(error)))
+            .execute(conn)?;
+    }
+    Ok(began)
+}
+
+/// Starts the disable countdown of the spell that began at `spell_started_at`, if that
+/// spell is still going on.
+pub fn set_disable_deadline(conn: &mut Conn, id: &WebhookId, spell_started_at: i64, at: i64) -> QueryResult<()> {
+    diesel::update(
+        webhooks::table
+            .find(id.as_str())
+            .filter(webhooks::health.eq("failing"))
+            .filter(webhooks::failing_since.eq(spell_started_at))
+            .filter(webhooks::disable_at.is_null()),
+    )
+    .set(webhooks::disable_at.eq(at))
+    .execute(conn)
+    .map(drop)
+}
+
+/// Disables every enabled webhook whose deadline has passed, queues the email saying so,
+/// and returns them as they are now.
+pub fn disable_overdue(conn: &mut Conn, now: i64) -> QueryResult<Vec<Webhook>> {
+    let due: Vec<String> = webhooks::table
+        .filter(webhooks::status.eq("enabled"))
+        .filter(webhooks::health.eq("failing"))
+        .filter(webhooks::disable_at.le(now))
+        .select(webhooks::id)
+        .load(conn)?;
+    let mut disabled = Vec::with_capacity(due.len());
+    for id in due {
+        diesel::update(webhooks::table.find(&id))
+            .set((
+                webhooks::status.eq("disabled"),
+                webhooks::disabled_reason.eq("failing"),
+                webhooks::disable_at.eq(None::<i64>),
+                webhooks::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let id = WebhookId::from_string(id);
+        let webhook = find(conn, &id)?.ok_or(diesel::result::Error::NotFound)?;
+        super::notifications::queue(
+            conn,
+            &id,
+            super::notifications::Kind::Disabled,
+            webhook.failing_since.unwrap_or(now),
+            now,
+        )?;
+        disabled.push(webhook);
+    }
+    Ok(disabled)
 }

@@ -76,22 +76,13 @@ impl Writer {
         F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = TypedJob {
-            work: Some(work),
-            outcome: None,
-            reply,
-        };
-        self.queue
-            .send(Box::new(job))
-            .map_err(|_| DbError::WriterStopped)?;
+        let job = TypedJob { work: Some(work), outcome: None, reply };
+        self.queue.send(Box::new(job)).map_err(|_| DbError::WriterStopped)?;
         Ok(answer)
     }
 
     /// Queues `work` and waits for its commit.
-    pub fn submit<T, F>(
-        &self,
-        work: F,
-    ) -> impl std::future::Future<Output = Result<T, DbError>> + 'static
+    pub fn submit<T, F>(&self, work: F) -> impl std::future::Future<Output = Result<T, DbError>> + 'static
     where
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
@@ -106,9 +97,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
-        self.enqueue(work)?
-            .blocking_recv()
-            .map_err(|_| DbError::WriterStopped)?
+        self.enqueue(work)?.blocking_recv().map_err(|_| DbError::WriterStopped)?
     }
 }
 

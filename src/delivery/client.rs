@@ -61,9 +61,7 @@ impl AttemptResult {
     pub fn error(&self) -> Option<String> {
         match &self.outcome {
             Outcome::Success => None,
-            Outcome::HttpStatus => self
-                .status_code
-                .map(|c| format!("endpoint answered HTTP {c}")),
+            Outcome::HttpStatus => self.status_code.map(|c| format!("endpoint answered HTTP {c}")),
             Outcome::Timeout => Some("timed out waiting for the endpoint".into()),
             Outcome::Dns(e) => Some(format!("DNS lookup failed: {e}")),
             Outcome::Connect(e) => Some(format!("connection failed: {e}")),
@@ -79,32 +77,21 @@ thread_local! {
 }
 
 fn build_client(allow_private: bool) -> awc::Client {
-    let connector = awc::Connector::new()
-        .limit(0)
-        .timeout(Duration::from_secs(3600))
-        .max_http_version(awc::http::Version::HTTP_11);
-    let builder = awc::Client::builder()
-        .disable_redirects()
-        .disable_timeout()
-        .no_default_headers();
+    let connector =
+        awc::Connector::new().limit(0).timeout(Duration::from_secs(3600)).max_http_version(awc::http::Version::HTTP_11);
+    let builder = awc::Client::builder().disable_redirects().disable_timeout().no_default_headers();
     if allow_private {
         builder.connector(connector).finish()
     } else {
-        let guarded = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
-            GuardedResolver,
-        ));
-        builder
-            .connector(connector.connector(guarded.service()))
-            .finish()
+        let guarded = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(GuardedResolver));
+        builder.connector(connector.connector(guarded.service())).finish()
     }
 }
 
 fn client(allow_private: bool) -> awc::Client {
     CLIENTS.with(|clients| {
         let mut clients = clients.borrow_mut();
-        clients[allow_private as usize]
-            .get_or_insert_with(|| build_client(allow_private))
-            .clone()
+        clients[allow_private as usize].get_or_insert_with(|| build_client(allow_private)).clone()
     })
 }
 
@@ -117,54 +104,34 @@ pub struct Endpoint {
 
 /// Delivers `body` to `endpoint` once and reports what happened. Never fails: every
 /// problem is an [`Outcome`].
-pub async fn deliver(
-    endpoint: &Endpoint,
-    body: Bytes,
-    timeout: Duration,
-    allow_private: bool,
-) -> AttemptResult {
+pub async fn deliver(endpoint: &Endpoint, body: Bytes, timeout: Duration, allow_private: bool) -> AttemptResult {
     let attempted_at = now_millis();
     let started = Instant::now();
-    let (outcome, status_code, response_body) = match blocked_literal(&endpoint.url, allow_private)
-    {
+    let (outcome, status_code, response_body) = match blocked_literal(&endpoint.url, allow_private) {
         Some(blocked) => (Outcome::BlockedTarget(blocked.to_string()), None, None),
         None => match tokio::time::timeout(timeout, post(endpoint, body, allow_private)).await {
             Ok(result) => result,
             Err(_) => (Outcome::Timeout, None, None),
         },
     };
-    AttemptResult {
-        outcome,
-        attempted_at,
-        duration: started.elapsed(),
-        status_code,
-        response_body,
-    }
+    AttemptResult { outcome, attempted_at, duration: started.elapsed(), status_code, response_body }
 }
 
 /// A literal address in the URL never reaches the resolver, so it is checked here.
 fn blocked_literal(url: &TargetUrl, allow_private: bool) -> Option<BlockedAddress> {
     match url.host() {
-        TargetHost::Ip(ip) if !allow_private && guard::is_forbidden(*ip) => Some(BlockedAddress {
-            host: ip.to_string(),
-            addr: *ip,
-        }),
+        TargetHost::Ip(ip) if !allow_private && guard::is_forbidden(*ip) => {
+            Some(BlockedAddress { host: ip.to_string(), addr: *ip })
+        }
         _ => None,
     }
 }
 
-async fn post(
-    endpoint: &Endpoint,
-    body: Bytes,
-    allow_private: bool,
-) -> (Outcome, Option<u16>, Option<String>) {
+async fn post(endpoint: &Endpoint, body: Bytes, allow_private: bool) -> (Outcome, Option<u16>, Option<String>) {
     let mut request = client(allow_private)
         .post(endpoint.url.as_str())
         .insert_header((header::CONTENT_TYPE, "application/json"))
-        .insert_header((
-            header::USER_AGENT,
-            concat!("mailhooks/", env!("CARGO_PKG_VERSION")),
-        ));
+        .insert_header((header::USER_AGENT, concat!("mailhooks/", env!("CARGO_PKG_VERSION"))));
     if let Some(value) = endpoint.auth.header_value() {
         request = request.insert_header((header::AUTHORIZATION, value));
     }
@@ -176,18 +143,12 @@ async fn post(
     let mut kept = Vec::new();
     while kept.len() < MAX_RESPONSE_BODY {
         match response.next().await {
-            Some(Ok(chunk)) => {
-                kept.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE_BODY - kept.len())])
-            }
+            Some(Ok(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE_BODY - kept.len())]),
             // A broken body after the status line does not change the verdict.
             Some(Err(_)) | None => break,
         }
     }
-    let outcome = if status.is_success() {
-        Outcome::Success
-    } else {
-        Outcome::HttpStatus
-    };
+    let outcome = if status.is_success() { Outcome::Success } else { Outcome::HttpStatus };
     (outcome, Some(status.as_u16()), Some(lossy_prefix(&kept)))
 }
 
@@ -195,9 +156,7 @@ async fn post(
 fn lossy_prefix(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_owned(),
-        Err(e) if e.error_len().is_none() => {
-            String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned()
-        }
+        Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
@@ -206,12 +165,10 @@ fn classify(error: SendRequestError) -> Outcome {
     match error {
         SendRequestError::Timeout => Outcome::Timeout,
         SendRequestError::Connect(ConnectError::Timeout) => Outcome::Timeout,
-        SendRequestError::Connect(ConnectError::Resolver(e)) => {
-            match e.downcast_ref::<BlockedAddress>() {
-                Some(blocked) => Outcome::BlockedTarget(blocked.to_string()),
-                None => Outcome::Dns(e.to_string()),
-            }
-        }
+        SendRequestError::Connect(ConnectError::Resolver(e)) => match e.downcast_ref::<BlockedAddress>() {
+            Some(blocked) => Outcome::BlockedTarget(blocked.to_string()),
+            None => Outcome::Dns(e.to_string()),
+        },
         SendRequestError::Connect(e) => Outcome::Connect(e.to_string()),
         other => Outcome::Other(other.to_string()),
     }

@@ -68,12 +68,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail),
         [0, 0, 0, 0, 0, 0, _, _] if !ip.is_loopback() && !ip.is_unspecified() => Some(tail),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail),
-        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
-            (hi >> 8) as u8,
-            hi as u8,
-            (lo >> 8) as u8,
-            lo as u8,
-        )),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)),
         _ => None,
     }
 }
@@ -105,10 +100,7 @@ pub async fn check_target(url: &TargetUrl, allow_private: bool) -> Result<(), Bl
 
 fn refuse_if_forbidden(host: &str, addr: IpAddr) -> Result<(), BlockedAddress> {
     if is_forbidden(addr) {
-        Err(BlockedAddress {
-            host: host.to_owned(),
-            addr,
-        })
+        Err(BlockedAddress { host: host.to_owned(), addr })
     } else {
         Ok(())
     }
@@ -117,9 +109,7 @@ fn refuse_if_forbidden(host: &str, addr: IpAddr) -> Result<(), BlockedAddress> {
 /// Every resolved address must be allowed: a name that mixes public and internal
 /// addresses is refused rather than trusted to pick the public one.
 fn check_resolved(host: &str, addrs: &[SocketAddr]) -> Result<(), BlockedAddress> {
-    addrs
-        .iter()
-        .try_for_each(|a| refuse_if_forbidden(host, a.ip()))
+    addrs.iter().try_for_each(|a| refuse_if_forbidden(host, a.ip()))
 }
 
 /// The delivery client's resolver: resolves like the system does, then refuses forbidden
@@ -181,13 +171,7 @@ mod tests {
 
     #[test]
     fn public_addresses_are_allowed() {
-        for ip in [
-            "8.8.8.8",
-            "1.1.1.1",
-            "93.184.216.34",
-            "2606:4700:4700::1111",
-            "64:ff9b::8.8.8.8",
-        ] {
+        for ip in ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "64:ff9b::8.8.8.8"] {
             assert!(!forbidden(ip), "{ip} should be allowed");
         }
     }

@@ -67,10 +67,7 @@ mod tests {
     fn the_sample_has_one_valid_event_of_each_type() {
         let events = sample_events();
         assert_eq!(events.len(), 9);
-        let body = format!(
-            "[{}]",
-            events.iter().map(|e| &**e).collect::<Vec<_>>().join(",")
-        );
+        let body = format!("[{}]", events.iter().map(|e| &**e).collect::<Vec<_>>().join(","));
         let parsed = parse_ingest_body(body.as_bytes()).unwrap();
         let types: Vec<EventType> = parsed.iter().map(|e| e.event_type).collect();
         for t in EventType::ALL {

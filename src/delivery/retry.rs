@@ -15,18 +15,10 @@ mod tests {
 
     #[test]
     fn seven_waits_then_give_up() {
-        let schedule: Vec<Duration> = [30, 120, 300, 600, 1800, 3600, 7200]
-            .into_iter()
-            .map(Duration::from_secs)
-            .collect();
-        assert_eq!(
-            next_retry_delay(&schedule, 0),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            next_retry_delay(&schedule, 6),
-            Some(Duration::from_secs(7200))
-        );
+        let schedule: Vec<Duration> =
+            [30, 120, 300, 600, 1800, 3600, 7200].into_iter().map(Duration::from_secs).collect();
+        assert_eq!(next_retry_delay(&schedule, 0), Some(Duration::from_secs(30)));
+        assert_eq!(next_retry_delay(&schedule, 6), Some(Duration::from_secs(7200)));
         assert_eq!(next_retry_delay(&schedule, 7), None);
         assert_eq!(next_retry_delay(&[], 0), None);
     }

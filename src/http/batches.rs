@@ -42,20 +42,14 @@ fn parse_limit(limit: Option<&str>) -> Result<i64, Error> {
     };
     match text.parse::<i64>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(Error::field(
-            "limit",
-            format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-        )),
+        _ => Err(Error::field("limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))),
     }
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, Error> {
     cursor
         .filter(|c| !c.is_empty())
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| Error::field("cursor", "cursor is not one this API gave out"))
-        })
+        .map(|c| c.parse::<i64>().map_err(|_| Error::field("cursor", "cursor is not one this API gave out")))
         .transpose()
 }
 
@@ -67,29 +61,18 @@ async fn list(
 ) -> Result<HttpResponse, Error> {
     let limit = parse_limit(query.limit.as_deref())?;
     let before = parse_cursor(query.cursor.as_deref())?;
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<BatchStatus>()
-                .map_err(|e| Error::field("status", e))
-        })
-        .transpose()?;
+    let status =
+        query.status.as_deref().map(|s| s.parse::<BatchStatus>().map_err(|e| Error::field("status", e))).transpose()?;
     let webhook = load(&engine, &caller, &path).await?;
-    let mut records = engine
-        .db()
-        .read(move |conn| db::batches::list(conn, &webhook.id, status, before, limit + 1))
-        .await?;
+    let mut records =
+        engine.db().read(move |conn| db::batches::list(conn, &webhook.id, status, before, limit + 1)).await?;
     let next_cursor = if records.len() as i64 > limit {
         records.truncate(limit as usize);
         records.last().map(|b| b.seq.to_string())
     } else {
         None
     };
-    let data: Vec<BatchView> = records
-        .into_iter()
-        .map(|b| BatchView::new(b, None))
-        .collect();
+    let data: Vec<BatchView> = records.into_iter().map(|b| BatchView::new(b, None)).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "nextCursor": next_cursor })))
 }
 
@@ -109,12 +92,6 @@ async fn get(
             Ok((record, attempts))
         })
         .await
-        .map_err(|e| {
-            if e.is_not_found() {
-                Error::not_found("batch")
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| if e.is_not_found() { Error::not_found("batch") } else { e.into() })?;
     Ok(HttpResponse::Ok().json(BatchView::new(record, Some(attempts))))
 }

@@ -10,11 +10,7 @@ use crate::error::Error;
 use crate::model::{parse_ingest_body, EventError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/events")
-            .route(web::post().to(ingest))
-            .default_service(web::to(super::wrong_method)),
-    );
+    cfg.service(web::resource("/events").route(web::post().to(ingest)).default_service(web::to(super::wrong_method)));
 }
 
 async fn ingest(
@@ -28,10 +24,9 @@ async fn ingest(
     let events = parse_ingest_body(&body).map_err(|e| match e {
         EventError::Malformed(message) => Error::invalid(message),
         EventError::TooMany(_) => Error::PayloadTooLarge(e.to_string()),
-        EventError::Invalid { index, field, .. } => Error::Validation {
-            message: e.to_string(),
-            details: Some(json!({ "index": index, "field": field })),
-        },
+        EventError::Invalid { index, field, .. } => {
+            Error::Validation { message: e.to_string(), details: Some(json!({ "index": index, "field": field })) }
+        }
     })?;
     let accepted = engine.ingest(&caller.0, events).await?;
     Ok(HttpResponse::Accepted().json(json!({ "accepted": accepted })))

@@ -4,11 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/healthz")
-            .route(web::get().to(healthz))
-            .default_service(web::to(super::wrong_method)),
-    );
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(web::to(super::wrong_method)));
 }
 
 async fn healthz() -> HttpResponse {

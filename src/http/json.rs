@@ -12,20 +12,9 @@ const MAX_MANAGEMENT_BODY: usize = 64 * 1024;
 
 /// Refuses bodies that are not declared as JSON.
 pub fn require_json(req: &HttpRequest) -> Result<(), Error> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-    {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
         Ok(())
     } else {
         Err(Error::UnsupportedMediaType(format!(
@@ -36,10 +25,7 @@ pub fn require_json(req: &HttpRequest) -> Result<(), Error> {
 }
 
 /// Parses a management request body into `T`.
-pub async fn parse_body<T: DeserializeOwned>(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<T, Error> {
+pub async fn parse_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Error> {
     require_json(req)?;
     let body = read_body(payload, MAX_MANAGEMENT_BODY).await?;
     let mut deserializer = serde_json::Deserializer::from_slice(&body);
@@ -49,15 +35,10 @@ pub async fn parse_body<T: DeserializeOwned>(
         if inner.is_syntax() || inner.is_eof() || path == "." {
             Error::invalid(format!("body is not valid JSON for this request: {inner}"))
         } else {
-            Error::Validation {
-                message: format!("{path}: {inner}"),
-                details: Some(json!({ "field": path })),
-            }
+            Error::Validation { message: format!("{path}: {inner}"), details: Some(json!({ "field": path })) }
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| Error::invalid(format!("body has data after the JSON value: {e}")))?;
+    deserializer.end().map_err(|e| Error::invalid(format!("body has data after the JSON value: {e}")))?;
     Ok(value)
 }
 
@@ -65,15 +46,10 @@ pub async fn parse_body<T: DeserializeOwned>(
 /// shape (actix-web's own limit would answer in plain text).
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Error> {
     use futures_util::StreamExt;
-    let too_large = || {
-        Error::PayloadTooLarge(format!(
-            "the body is larger than the {limit} bytes accepted here"
-        ))
-    };
+    let too_large = || Error::PayloadTooLarge(format!("the body is larger than the {limit} bytes accepted here"));
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| Error::invalid(format!("cannot read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| Error::invalid(format!("cannot read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

@@ -41,9 +41,7 @@ impl From<&Webhook> for WebhookView {
             events: w.events,
             auth: match &w.auth {
                 Auth::None => AuthView::None,
-                Auth::Basic { username, .. } => AuthView::Basic {
-                    username: username.clone(),
-                },
+                Auth::Basic { username, .. } => AuthView::Basic { username: username.clone() },
             },
             status: w.status,
             disabled_reason: w.disabled_reason,

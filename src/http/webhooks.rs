@@ -14,8 +14,7 @@ use crate::delivery::guard;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::model::{
-    now_millis, Auth, DisabledReason, EventSet, Health, Source, TargetUrl, Webhook, WebhookId,
-    WebhookStatus,
+    now_millis, Auth, DisabledReason, EventSet, Health, Source, TargetUrl, Webhook, WebhookId, WebhookStatus,
 };
 use crate::testbatch;
 
@@ -34,9 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(super::wrong_method)),
     )
     .service(
-        web::resource("/webhooks/{id}/test")
-            .route(web::post().to(test))
-            .default_service(web::to(super::wrong_method)),
+        web::resource("/webhooks/{id}/test").route(web::post().to(test)).default_service(web::to(super::wrong_method)),
     );
 }
 
@@ -56,10 +53,7 @@ struct WebhookInput {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 enum AuthInput {
     None,
-    Basic {
-        username: String,
-        password: Option<String>,
-    },
+    Basic { username: String, password: Option<String> },
 }
 
 const MAX_NAME_CHARS: usize = 100;
@@ -69,10 +63,7 @@ const MAX_CREDENTIAL_CHARS: usize = 256;
 fn validate_name(name: String) -> Result<String, Error> {
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.trim().is_empty() {
-        return Err(Error::field(
-            "name",
-            format!("name must be 1 to {MAX_NAME_CHARS} characters"),
-        ));
+        return Err(Error::field("name", format!("name must be 1 to {MAX_NAME_CHARS} characters")));
     }
     Ok(name)
 }
@@ -82,22 +73,17 @@ fn validate_source(source: String) -> Result<Source, Error> {
     if chars == 0 || chars > MAX_SOURCE_CHARS {
         return Err(Error::field(
             "source",
-            format!(
-                "source must be \"all\" or a source name of 1 to {MAX_SOURCE_CHARS} characters"
-            ),
+            format!("source must be \"all\" or a source name of 1 to {MAX_SOURCE_CHARS} characters"),
         ));
     }
     Ok(Source::parse(&source))
 }
 
 fn validate_events(names: Vec<String>) -> Result<EventSet, Error> {
-    let set = EventSet::from_names(names.iter().map(String::as_str))
-        .map_err(|e| Error::field("events", e.to_string()))?;
+    let set =
+        EventSet::from_names(names.iter().map(String::as_str)).map_err(|e| Error::field("events", e.to_string()))?;
     if set.is_empty() {
-        return Err(Error::field(
-            "events",
-            "events must name at least one event type",
-        ));
+        return Err(Error::field("events", "events must name at least one event type"));
     }
     Ok(set)
 }
@@ -106,10 +92,7 @@ fn validate_status(status: &str) -> Result<WebhookStatus, Error> {
     match status {
         "enabled" => Ok(WebhookStatus::Enabled),
         "disabled" => Ok(WebhookStatus::Disabled),
-        other => Err(Error::field(
-            "status",
-            format!("status must be \"enabled\" or \"disabled\", not {other:?}"),
-        )),
+        other => Err(Error::field("status", format!("status must be \"enabled\" or \"disabled\", not {other:?}"))),
     }
 }
 
@@ -118,10 +101,7 @@ fn validate_auth(input: AuthInput, current: Option<&Auth>) -> Result<Auth, Error
     match input {
         AuthInput::None => Ok(Auth::None),
         AuthInput::Basic { username, password } => {
-            if username.is_empty()
-                || username.contains(':')
-                || username.chars().count() > MAX_CREDENTIAL_CHARS
-            {
+            if username.is_empty() || username.contains(':') || username.chars().count() > MAX_CREDENTIAL_CHARS {
                 return Err(Error::field(
                     "auth.username",
                     format!("username must be 1 to {MAX_CREDENTIAL_CHARS} characters without ':'"),
@@ -136,9 +116,7 @@ fn validate_auth(input: AuthInput, current: Option<&Auth>) -> Result<Auth, Error
                     ))
                 }
                 (None, Some(Auth::Basic { password, .. })) => password.clone(),
-                (None, _) => {
-                    return Err(Error::field("auth.password", "basic auth needs a password"))
-                }
+                (None, _) => return Err(Error::field("auth.password", "basic auth needs a password")),
             };
             Ok(Auth::Basic { username, password })
         }
@@ -161,35 +139,12 @@ async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
     let input: WebhookInput = parse_body(&req, payload).await?;
-    let name = validate_name(
-        input
-            .name
-            .ok_or_else(|| Error::field("name", "name is required"))?,
-    )?;
-    let target = input
-        .target_url
-        .ok_or_else(|| Error::field("targetUrl", "targetUrl is required"))?;
-    let source = input
-        .source
-        .map(validate_source)
-        .transpose()?
-        .unwrap_or(Source::All);
-    let events = input
-        .events
-        .map(validate_events)
-        .transpose()?
-        .unwrap_or_else(EventSet::all);
-    let auth = input
-        .auth
-        .map(|a| validate_auth(a, None))
-        .transpose()?
-        .unwrap_or(Auth::None);
-    let status = input
-        .status
-        .as_deref()
-        .map(validate_status)
-        .transpose()?
-        .unwrap_or(WebhookStatus::Enabled);
+    let name = validate_name(input.name.ok_or_else(|| Error::field("name", "name is required"))?)?;
+    let target = input.target_url.ok_or_else(|| Error::field("targetUrl", "targetUrl is required"))?;
+    let source = input.source.map(validate_source).transpose()?.unwrap_or(Source::All);
+    let events = input.events.map(validate_events).transpose()?.unwrap_or_else(EventSet::all);
+    let auth = input.auth.map(|a| validate_auth(a, None)).transpose()?.unwrap_or(Auth::None);
+    let status = input.status.as_deref().map(validate_status).transpose()?.unwrap_or(WebhookStatus::Enabled);
     let target_url = validate_target(&engine, &target).await?;
     let now = now_millis();
     let webhook = Webhook {
@@ -207,21 +162,18 @@ async fn create(
         last_success_at: None,
         created_at: now,
         updated_at: now,
+        failed_batches: 0,
+        last_error: None,
+        disable_at: None,
     };
     let stored = webhook.clone();
-    engine
-        .db()
-        .write(move |conn| db::webhooks::insert(conn, &stored))
-        .await?;
+    engine.db().write(move |conn| db::webhooks::insert(conn, &stored)).await?;
     engine.webhook_changed(webhook.clone()).await?;
     Ok(HttpResponse::Created().json(WebhookView::from(&webhook)))
 }
 
 async fn list(engine: web::Data<Engine>, caller: Caller) -> Result<HttpResponse, Error> {
-    let webhooks = engine
-        .db()
-        .read(move |conn| db::webhooks::list(conn, &caller.0))
-        .await?;
+    let webhooks = engine.db().read(move |conn| db::webhooks::list(conn, &caller.0)).await?;
     let data: Vec<WebhookView> = webhooks.iter().map(WebhookView::from).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
@@ -229,24 +181,16 @@ async fn list(engine: web::Data<Engine>, caller: Caller) -> Result<HttpResponse,
 /// Loads one of the caller's webhooks; another account's is "not found".
 pub(super) async fn load(engine: &Engine, caller: &Caller, id: &str) -> Result<Webhook, Error> {
     let (account, id) = (caller.0.clone(), WebhookId::from_string(id));
-    engine
-        .db()
-        .read(move |conn| db::webhooks::get(conn, &account, &id))
-        .await
-        .map_err(|e| {
-            if e.is_not_found() {
-                Error::not_found("webhook")
-            } else {
-                e.into()
-            }
-        })
+    engine.db().read(move |conn| db::webhooks::get(conn, &account, &id)).await.map_err(|e| {
+        if e.is_not_found() {
+            Error::not_found("webhook")
+        } else {
+            e.into()
+        }
+    })
 }
 
-async fn get(
-    engine: web::Data<Engine>,
-    caller: Caller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, Error> {
+async fn get(engine: web::Data<Engine>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, Error> {
     let webhook = load(&engine, &caller, &path).await?;
     Ok(HttpResponse::Ok().json(WebhookView::from(&webhook)))
 }
@@ -293,51 +237,39 @@ async fn update(
         }
         _ => {}
     }
-    if fixed {
-        // A new target, new credentials or a re-enable is the customer's fix.
-        webhook.health = Health::Healthy;
-        webhook.failing_since = None;
-    }
+    // A new target, new credentials or a re-enable is the customer's fix (`fixed`).
     webhook.updated_at = now_millis();
     let stored = webhook.clone();
-    engine
+    let webhook = engine
         .db()
-        .write(move |conn| db::webhooks::update(conn, &stored))
+        .write(move |conn| {
+            db::webhooks::update_settings(conn, &stored)?;
+            if fixed {
+                db::webhooks::mark_fixed(conn, &stored.id)?;
+            }
+            db::webhooks::get(conn, &stored.account_id, &stored.id)
+        })
         .await?;
     engine.webhook_changed(webhook.clone()).await?;
     Ok(HttpResponse::Ok().json(WebhookView::from(&webhook)))
 }
 
-async fn delete(
-    engine: web::Data<Engine>,
-    caller: Caller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, Error> {
+async fn delete(engine: web::Data<Engine>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, Error> {
     let webhook = load(&engine, &caller, &path).await?;
     // Stop routing first, so no new delivery rows are written for it after the delete.
-    engine
-        .webhook_removed(webhook.account_id.clone(), webhook.id.clone())
-        .await?;
+    engine.webhook_removed(webhook.account_id.clone(), webhook.id.clone()).await?;
     let (account, id) = (webhook.account_id, webhook.id);
-    engine
-        .db()
-        .write(move |conn| db::webhooks::delete(conn, &account, &id))
-        .await
-        .map_err(|e| {
-            if e.is_not_found() {
-                Error::not_found("webhook")
-            } else {
-                e.into()
-            }
-        })?;
+    engine.db().write(move |conn| db::webhooks::delete(conn, &account, &id)).await.map_err(|e| {
+        if e.is_not_found() {
+            Error::not_found("webhook")
+        } else {
+            e.into()
+        }
+    })?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn test(
-    engine: web::Data<Engine>,
-    caller: Caller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, Error> {
+async fn test(engine: web::Data<Engine>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, Error> {
     let webhook = load(&engine, &caller, &path).await?;
     let report = testbatch::send(&engine, &webhook).await?;
     Ok(HttpResponse::Ok().json(report))

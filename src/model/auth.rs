@@ -20,8 +20,7 @@ impl Auth {
         match self {
             Auth::None => None,
             Auth::Basic { username, password } => {
-                let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
                 Some(format!("Basic {token}"))
             }
         }
@@ -32,11 +31,9 @@ impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Auth::None => f.write_str("Auth::None"),
-            Auth::Basic { username, .. } => f
-                .debug_struct("Auth::Basic")
-                .field("username", username)
-                .field("password", &"<redacted>")
-                .finish(),
+            Auth::Basic { username, .. } => {
+                f.debug_struct("Auth::Basic").field("username", username).field("password", &"<redacted>").finish()
+            }
         }
     }
 }
@@ -47,23 +44,14 @@ mod tests {
 
     #[test]
     fn basic_header_is_base64_of_user_colon_password() {
-        let auth = Auth::Basic {
-            username: "hook-user".into(),
-            password: "s3cret".into(),
-        };
-        assert_eq!(
-            auth.header_value().as_deref(),
-            Some("Basic aG9vay11c2VyOnMzY3JldA==")
-        );
+        let auth = Auth::Basic { username: "hook-user".into(), password: "s3cret".into() };
+        assert_eq!(auth.header_value().as_deref(), Some("Basic aG9vay11c2VyOnMzY3JldA=="));
         assert_eq!(Auth::None.header_value(), None);
     }
 
     #[test]
     fn debug_never_shows_the_password() {
-        let auth = Auth::Basic {
-            username: "u".into(),
-            password: "hunter2".into(),
-        };
+        let auth = Auth::Basic { username: "u".into(), password: "hunter2".into() };
         assert!(!format!("{auth:?}").contains("hunter2"));
     }
 }

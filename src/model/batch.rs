@@ -40,9 +40,7 @@ impl FromStr for BatchStatus {
             "retrying" => Ok(BatchStatus::Retrying),
             "success" => Ok(BatchStatus::Success),
             "failed" => Ok(BatchStatus::Failed),
-            other => Err(format!(
-                "unknown batch status {other:?}; expected pending, retrying, success or failed"
-            )),
+            other => Err(format!("unknown batch status {other:?}; expected pending, retrying, success or failed")),
         }
     }
 }

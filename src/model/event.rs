@@ -35,11 +35,7 @@ pub enum EventError {
     TooMany(usize),
     /// One event is invalid; the whole request is refused.
     #[error("event {index}: {message}")]
-    Invalid {
-        index: usize,
-        field: Option<&'static str>,
-        message: String,
-    },
+    Invalid { index: usize, field: Option<&'static str>, message: String },
 }
 
 /// The fields the engine looks at; all others are skipped without being built.
@@ -66,26 +62,18 @@ struct Envelope<'a> {
 /// Parses and validates an ingest request body: a JSON array of events, or an object
 /// `{"events": [...]}`. All or nothing: the first invalid event refuses the whole body.
 pub fn parse_ingest_body(body: &[u8]) -> Result<Vec<Event>, EventError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| EventError::Malformed(format!("body is not valid UTF-8: {e}")))?;
+    let text = std::str::from_utf8(body).map_err(|e| EventError::Malformed(format!("body is not valid UTF-8: {e}")))?;
     let raw_events: Vec<&RawValue> = match text.trim_start().as_bytes().first() {
-        Some(b'[') => serde_json::from_str(text).map_err(|e| {
-            EventError::Malformed(format!("body is not a JSON array of events: {e}"))
-        })?,
+        Some(b'[') => serde_json::from_str(text)
+            .map_err(|e| EventError::Malformed(format!("body is not a JSON array of events: {e}")))?,
         Some(b'{') => {
             serde_json::from_str::<Envelope>(text)
                 .map_err(|e| {
-                    EventError::Malformed(format!(
-                        "body must be a JSON array of events or {{\"events\": [...]}}: {e}"
-                    ))
+                    EventError::Malformed(format!("body must be a JSON array of events or {{\"events\": [...]}}: {e}"))
                 })?
                 .events
         }
-        _ => {
-            return Err(EventError::Malformed(
-                "body must be a JSON array of events or {\"events\": [...]}".into(),
-            ))
-        }
+        _ => return Err(EventError::Malformed("body must be a JSON array of events or {\"events\": [...]}".into())),
     };
     if raw_events.len() > MAX_EVENTS_PER_REQUEST {
         return Err(EventError::TooMany(raw_events.len()));
@@ -93,13 +81,7 @@ pub fn parse_ingest_body(body: &[u8]) -> Result<Vec<Event>, EventError> {
     raw_events
         .into_iter()
         .enumerate()
-        .map(|(index, raw)| {
-            parse_event(raw).map_err(|(field, message)| EventError::Invalid {
-                index,
-                field,
-                message,
-            })
-        })
+        .map(|(index, raw)| parse_event(raw).map_err(|(field, message)| EventError::Invalid { index, field, message }))
         .collect()
 }
 
@@ -112,14 +94,10 @@ fn parse_event(raw: &RawValue) -> Result<Event, FieldError> {
     }
     let head: EventHead = serde_json::from_str(text).map_err(|e| (None, e.to_string()))?;
     let status = required_string(head.status, "status")?;
-    let event_type = status
-        .parse::<EventType>()
-        .map_err(|e| (Some("status"), e.to_string()))?;
+    let event_type = status.parse::<EventType>().map_err(|e| (Some("status"), e.to_string()))?;
     required_string(head.message_id, "messageId")?;
     required_string(head.recipient, "recipient")?;
-    let timestamp = head
-        .timestamp
-        .ok_or((Some("timestamp"), "timestamp is missing".to_string()))?;
+    let timestamp = head.timestamp.ok_or((Some("timestamp"), "timestamp is missing".to_string()))?;
     match serde_json::from_str::<i64>(timestamp.get()) {
         Ok(ms) if ms >= 0 => {}
         _ => {
@@ -133,11 +111,7 @@ fn parse_event(raw: &RawValue) -> Result<Event, FieldError> {
         None => Arc::from("default"),
         Some(_) => Arc::from(required_string(head.source, "source")?),
     };
-    Ok(Event {
-        event_type,
-        source,
-        raw: Arc::from(text),
-    })
+    Ok(Event { event_type, source, raw: Arc::from(text) })
 }
 
 fn required_string(value: Option<&RawValue>, field: &'static str) -> Result<String, FieldError> {
@@ -179,8 +153,7 @@ mod tests {
             EventError::Invalid {
                 index: 1,
                 field: Some("timestamp"),
-                message: "timestamp must be a non-negative integer (milliseconds since the epoch)"
-                    .into()
+                message: "timestamp must be a non-negative integer (milliseconds since the epoch)".into()
             }
         );
     }
@@ -188,32 +161,15 @@ mod tests {
     #[test]
     fn refuses_unknown_types_missing_fields_and_non_objects() {
         for (bad, field) in [
-            (
-                r#"{"status":"opened","messageId":"m","recipient":"r","timestamp":1}"#,
-                Some("status"),
-            ),
-            (
-                r#"{"status":"open","recipient":"r","timestamp":1}"#,
-                Some("messageId"),
-            ),
-            (
-                r#"{"status":"open","messageId":"m","recipient":5,"timestamp":1}"#,
-                Some("recipient"),
-            ),
-            (
-                r#"{"status":"open","messageId":"m","recipient":"r","timestamp":1.5}"#,
-                Some("timestamp"),
-            ),
-            (
-                r#"{"status":"open","messageId":"m","recipient":"r","timestamp":1,"source":7}"#,
-                Some("source"),
-            ),
+            (r#"{"status":"opened","messageId":"m","recipient":"r","timestamp":1}"#, Some("status")),
+            (r#"{"status":"open","recipient":"r","timestamp":1}"#, Some("messageId")),
+            (r#"{"status":"open","messageId":"m","recipient":5,"timestamp":1}"#, Some("recipient")),
+            (r#"{"status":"open","messageId":"m","recipient":"r","timestamp":1.5}"#, Some("timestamp")),
+            (r#"{"status":"open","messageId":"m","recipient":"r","timestamp":1,"source":7}"#, Some("source")),
             ("[1]", None),
         ] {
             match parse_ingest_body(format!("[{bad}]").as_bytes()) {
-                Err(EventError::Invalid {
-                    index: 0, field: f, ..
-                }) => assert_eq!(f, field, "{bad}"),
+                Err(EventError::Invalid { index: 0, field: f, .. }) => assert_eq!(f, field, "{bad}"),
                 other => panic!("{bad}: {other:?}"),
             }
         }
@@ -222,17 +178,8 @@ mod tests {
     #[test]
     fn refuses_malformed_bodies() {
         for body in ["", "null", "{\"events\": 3}", "[", "\"x\""] {
-            assert!(
-                matches!(
-                    parse_ingest_body(body.as_bytes()),
-                    Err(EventError::Malformed(_))
-                ),
-                "{body}"
-            );
+            assert!(matches!(parse_ingest_body(body.as_bytes()), Err(EventError::Malformed(_))), "{body}");
         }
-        assert!(matches!(
-            parse_ingest_body(&[0xff, 0xfe]),
-            Err(EventError::Malformed(_))
-        ));
+        assert!(matches!(parse_ingest_body(&[0xff, 0xfe]), Err(EventError::Malformed(_))));
     }
 }

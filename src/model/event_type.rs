@@ -69,10 +69,7 @@ impl FromStr for EventType {
     type Err = UnknownEventType;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| UnknownEventType(s.to_owned()))
+        EventType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| UnknownEventType(s.to_owned()))
     }
 }
 
@@ -105,15 +102,11 @@ impl EventSet {
 
     /// The members in the API's order.
     pub fn iter(self) -> impl Iterator<Item = EventType> {
-        EventType::ALL
-            .into_iter()
-            .filter(move |t| self.contains(*t))
+        EventType::ALL.into_iter().filter(move |t| self.contains(*t))
     }
 
     /// Parses a list of names; the first unknown name is the error.
-    pub fn from_names<'a>(
-        names: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Self, UnknownEventType> {
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, UnknownEventType> {
         let mut set = EventSet::empty();
         for name in names {
             set.insert(name.parse()?);
@@ -123,10 +116,7 @@ impl EventSet {
 
     /// The comma-separated form kept in the database.
     pub fn to_db(self) -> String {
-        self.iter()
-            .map(EventType::as_str)
-            .collect::<Vec<_>>()
-            .join(",")
+        self.iter().map(EventType::as_str).collect::<Vec<_>>().join(",")
     }
 
     /// Reads the database form; unknown names (from a newer version) are skipped.

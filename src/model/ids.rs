@@ -81,10 +81,7 @@ mod tests {
         let a = BatchId::generate();
         let b = BatchId::generate();
         assert_eq!(a.as_str().len(), 24);
-        assert!(a
-            .as_str()
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a.as_str().chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

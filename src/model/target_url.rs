@@ -63,11 +63,7 @@ impl TargetUrl {
             None => return Err(TargetUrlError::Invalid("missing host".into())),
         };
         let port = url.port_or_known_default().unwrap_or(80);
-        Ok(TargetUrl {
-            raw: input.to_owned(),
-            host,
-            port,
-        })
+        Ok(TargetUrl { raw: input.to_owned(), host, port })
     }
 
     pub fn as_str(&self) -> &str {
@@ -102,18 +98,9 @@ mod tests {
 
     #[test]
     fn refuses_other_schemes_relative_urls_credentials_and_long_urls() {
-        assert_eq!(
-            TargetUrl::parse("ftp://example.com/"),
-            Err(TargetUrlError::Scheme)
-        );
-        assert!(matches!(
-            TargetUrl::parse("/hooks"),
-            Err(TargetUrlError::Invalid(_))
-        ));
-        assert_eq!(
-            TargetUrl::parse("https://u:p@example.com/"),
-            Err(TargetUrlError::Credentials)
-        );
+        assert_eq!(TargetUrl::parse("ftp://example.com/"), Err(TargetUrlError::Scheme));
+        assert!(matches!(TargetUrl::parse("/hooks"), Err(TargetUrlError::Invalid(_))));
+        assert_eq!(TargetUrl::parse("https://u:p@example.com/"), Err(TargetUrlError::Credentials));
         let long = format!("https://example.com/{}", "a".repeat(2048));
         assert_eq!(TargetUrl::parse(&long), Err(TargetUrlError::TooLong));
     }
@@ -121,17 +108,8 @@ mod tests {
     #[test]
     fn literal_addresses_in_every_form_are_recognised() {
         let loopback = IpAddr::from([127, 0, 0, 1]);
-        for form in [
-            "http://127.0.0.1/",
-            "http://2130706433/",
-            "http://0x7f000001/",
-            "http://127.1/",
-        ] {
-            assert_eq!(
-                TargetUrl::parse(form).unwrap().host(),
-                &TargetHost::Ip(loopback),
-                "{form}"
-            );
+        for form in ["http://127.0.0.1/", "http://2130706433/", "http://0x7f000001/", "http://127.1/"] {
+            assert_eq!(TargetUrl::parse(form).unwrap().host(), &TargetHost::Ip(loopback), "{form}");
         }
         let v6 = TargetUrl::parse("http://[::ffff:127.0.0.1]:8080/").unwrap();
         assert!(matches!(v6.host(), TargetHost::Ip(IpAddr::V6(_))));

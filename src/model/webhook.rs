@@ -82,13 +82,18 @@ pub struct Webhook {
     pub last_success_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Batches that used every retry in the current failing spell.
+    pub failed_batches: i32,
+    /// The last delivery error of the current failing spell.
+    pub last_error: Option<String>,
+    /// When the webhook will be disabled if it is not fixed (set once the failure email
+    /// has gone out).
+    pub disable_at: Option<Millis>,
 }
 
 impl Webhook {
     /// True when this webhook should receive an event of this type and source.
     pub fn wants(&self, event_type: EventType, source: &str) -> bool {
-        self.status == WebhookStatus::Enabled
-            && self.events.contains(event_type)
-            && self.source.matches(source)
+        self.status == WebhookStatus::Enabled && self.events.contains(event_type) && self.source.matches(source)
     }
 }

@@ -1,13 +1,15 @@
 //! Shared support for the integration tests: a real HTTP webhook receiver
 //! ([`receiver`]), a tiny real SMTP server ([`smtp`]) and a polling helper.
 //!
-//! Not every test binary uses every helper, hence `allow(dead_code)`.
-#![allow(dead_code)]
+//! Not every test binary uses every helper, hence the `allow`.
+#![allow(dead_code, unused_imports)]
 
 pub mod receiver;
+pub mod server;
 pub mod smtp;
 
 pub use receiver::{refused_url, Behaviour, Received, Receiver};
+pub use server::{event, test_config, Api, Response, ServerProcess, TestServer, TEST_API_KEY};
 pub use smtp::{ReceivedMail, SmtpServer};
 
 use std::time::{Duration, Instant};

@@ -79,20 +79,13 @@ impl Received {
     /// First value of the header `name` (case-insensitive), if present.
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     /// All values of the header `name` (case-insensitive).
     pub fn header_all(&self, name: &str) -> Vec<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The body as (lossy) UTF-8 text.
@@ -103,12 +96,7 @@ impl Received {
     /// The body parsed as JSON; panics with the body text if it is not JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "receiver: body of {} {} is not valid JSON ({e}): {:?}",
-                self.method,
-                self.path,
-                self.text()
-            )
+            panic!("receiver: body of {} {} is not valid JSON ({e}): {:?}", self.method, self.path, self.text())
         })
     }
 }
@@ -167,10 +155,7 @@ pub struct Receiver {
 
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver")
-            .field("port", &self.inner.port)
-            .field("count", &self.count())
-            .finish()
+        f.debug_struct("Receiver").field("port", &self.inner.port).field("count", &self.count()).finish()
     }
 }
 
@@ -179,10 +164,7 @@ impl Receiver {
     /// Returns once the server is listening.
     pub fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("receiver: bind 127.0.0.1:0 failed");
-        let port = listener
-            .local_addr()
-            .expect("receiver: local_addr of bound listener")
-            .port();
+        let port = listener.local_addr().expect("receiver: local_addr of bound listener").port();
         let shared = Arc::new(Shared::default());
 
         let (tx, rx) = mpsc::channel::<Result<ServerHandle, String>>();
@@ -221,13 +203,7 @@ impl Receiver {
             Ok(Err(e)) => panic!("receiver on port {port}: {e}"),
             Err(_) => panic!("receiver on port {port}: server thread died while starting"),
         };
-        Receiver {
-            inner: Arc::new(Inner {
-                port,
-                shared,
-                running: Mutex::new(Some(Running { handle, thread })),
-            }),
-        }
+        Receiver { inner: Arc::new(Inner { port, shared, running: Mutex::new(Some(Running { handle, thread })) }) }
     }
 
     /// The port the receiver listens (or listened) on.
@@ -307,10 +283,7 @@ impl Receiver {
             return Some(all);
         }
         if Instant::now() >= deadline {
-            let seen: Vec<String> = all
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect();
+            let seen: Vec<String> = all.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
             panic!(
                 "receiver on port {}: timed out after {timeout:?} waiting for {n} request(s); \
                  only {} arrived: {seen:?}",
@@ -338,10 +311,7 @@ impl Receiver {
 /// a port the OS just handed out and that was released again.
 pub fn refused_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("refused_url: bind 127.0.0.1:0 failed");
-    let port = listener
-        .local_addr()
-        .expect("refused_url: local_addr of bound listener")
-        .port();
+    let port = listener.local_addr().expect("refused_url: local_addr of bound listener").port();
     drop(listener);
     format!("http://127.0.0.1:{port}")
 }
@@ -352,10 +322,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         .headers()
         .iter()
         .map(|(name, value)| {
-            (
-                name.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
+            (name.as_str().to_ascii_lowercase(), String::from_utf8_lossy(value.as_bytes()).into_owned())
         })
         .collect();
     let received = Received {
@@ -372,9 +339,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
     match behaviour {
         Behaviour::Status(code, body) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            HttpResponse::build(status)
-                .content_type("text/plain; charset=utf-8")
-                .body(body)
+            HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(body)
         }
         Behaviour::Delay(d) => {
             actix_rt::time::sleep(d).await;
@@ -384,24 +349,16 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
             actix_rt::time::sleep(HANG_FOR).await;
             ok()
         }
-        Behaviour::Redirect(location) => HttpResponse::Found()
-            .insert_header((header::LOCATION, location))
-            .finish(),
+        Behaviour::Redirect(location) => HttpResponse::Found().insert_header((header::LOCATION, location)).finish(),
         Behaviour::HugeBody => {
             let chunk = Bytes::from(vec![b'x'; HUGE_CHUNK]);
             let chunks = HUGE_TOTAL / HUGE_CHUNK;
-            let stream = futures_util::stream::iter(
-                (0..chunks).map(move |_| Ok::<Bytes, Infallible>(chunk.clone())),
-            );
-            HttpResponse::Ok()
-                .content_type("application/octet-stream")
-                .streaming(stream)
+            let stream = futures_util::stream::iter((0..chunks).map(move |_| Ok::<Bytes, Infallible>(chunk.clone())));
+            HttpResponse::Ok().content_type("application/octet-stream").streaming(stream)
         }
     }
 }
 
 fn ok() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok")
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok")
 }

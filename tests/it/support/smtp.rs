@@ -12,7 +12,7 @@
 //! the listener stops when [`SmtpServer::stop`] is called or the last clone
 //! is dropped.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -133,35 +133,22 @@ pub struct SmtpServer {
 
 impl std::fmt::Debug for SmtpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpServer")
-            .field("port", &self.inner.port)
-            .field("messages", &self.messages().len())
-            .finish()
+        f.debug_struct("SmtpServer").field("port", &self.inner.port).field("messages", &self.messages().len()).finish()
     }
 }
 
 impl SmtpServer {
     /// Start listening on a free port of 127.0.0.1.
     pub fn start() -> SmtpServer {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").expect("smtp server: bind 127.0.0.1:0 failed");
-        let port = listener
-            .local_addr()
-            .expect("smtp server: local_addr of bound listener")
-            .port();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("smtp server: bind 127.0.0.1:0 failed");
+        let port = listener.local_addr().expect("smtp server: local_addr of bound listener").port();
         let shared = Arc::new(Shared::default());
         let accept_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name(format!("test-smtp-{port}"))
             .spawn(move || accept_loop(listener, accept_shared))
             .expect("smtp server: spawning accept thread failed");
-        SmtpServer {
-            inner: Arc::new(Inner {
-                port,
-                shared,
-                accept_thread: Mutex::new(Some(thread)),
-            }),
-        }
+        SmtpServer { inner: Arc::new(Inner { port, shared, accept_thread: Mutex::new(Some(thread)) }) }
     }
 
     /// `smtp://127.0.0.1:PORT`.
@@ -194,10 +181,7 @@ impl SmtpServer {
                 return all;
             }
             if Instant::now() >= deadline {
-                let seen: Vec<String> = all
-                    .iter()
-                    .map(|m| format!("{:?} -> {:?}", m.subject(), m.to))
-                    .collect();
+                let seen: Vec<String> = all.iter().map(|m| format!("{:?} -> {:?}", m.subject(), m.to)).collect();
                 panic!(
                     "smtp server on port {}: timed out after {timeout:?} waiting for {n} \
                      message(s); only {} arrived: {seen:?}",
@@ -236,17 +220,15 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         let conn_shared = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new()
-            .name("test-smtp-conn".to_owned())
-            .spawn(move || {
-                let mut session = Session::new(&conn_shared);
-                if let Err(e) = session.run(stream) {
-                    // Clients hanging up mid-session is normal in tests.
-                    if e.kind() != io::ErrorKind::UnexpectedEof {
-                        eprintln!("smtp server: connection ended: {e}");
-                    }
+        let spawned = std::thread::Builder::new().name("test-smtp-conn".to_owned()).spawn(move || {
+            let mut session = Session::new(&conn_shared);
+            if let Err(e) = session.run(stream) {
+                // Clients hanging up mid-session is normal in tests.
+                if e.kind() != io::ErrorKind::UnexpectedEof {
+                    eprintln!("smtp server: connection ended: {e}");
                 }
-            });
+            }
+        });
         if let Err(e) = spawned {
             eprintln!("smtp server: spawning connection thread failed: {e}");
         }
@@ -263,12 +245,7 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn new(shared: &'a Shared) -> Self {
-        Session {
-            shared,
-            auth_user: None,
-            from: None,
-            to: Vec::new(),
-        }
+        Session { shared, auth_user: None, from: None, to: Vec::new() }
     }
 
     fn reset(&mut self) {
@@ -283,10 +260,7 @@ impl<'a> Session<'a> {
         let mut input = BufReader::new(stream);
 
         if self.shared.down.load(Ordering::SeqCst) {
-            reply(
-                &mut out,
-                "421 4.3.2 test server is down, closing connection",
-            )?;
+            reply(&mut out, "421 4.3.2 test server is down, closing connection")?;
             return out.shutdown(Shutdown::Both);
         }
         reply(&mut out, "220 localhost ESMTP mailhooks-test-smtp ready")?;
@@ -360,12 +334,7 @@ impl<'a> Session<'a> {
     }
 
     /// AUTH PLAIN [initial] / AUTH LOGIN [initial]; any credentials pass.
-    fn auth(
-        &mut self,
-        arg: &str,
-        input: &mut BufReader<TcpStream>,
-        out: &mut TcpStream,
-    ) -> io::Result<()> {
+    fn auth(&mut self, arg: &str, input: &mut BufReader<TcpStream>, out: &mut TcpStream) -> io::Result<()> {
         if self.auth_user.is_some() {
             return reply(out, "503 5.5.1 already authenticated");
         }
@@ -388,10 +357,7 @@ impl<'a> Session<'a> {
                 // authzid \0 authcid \0 password
                 let decoded = base64_decode(&response).unwrap_or_default();
                 let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
-                parts
-                    .get(1)
-                    .map(|u| String::from_utf8_lossy(u).into_owned())
-                    .unwrap_or_default()
+                parts.get(1).map(|u| String::from_utf8_lossy(u).into_owned()).unwrap_or_default()
             }
             "LOGIN" => {
                 let user_b64 = match initial {
@@ -429,15 +395,9 @@ fn reply(out: &mut TcpStream, text: &str) -> io::Result<()> {
 /// Read one line without its line end; EOF is an `UnexpectedEof` error.
 fn read_line(input: &mut BufReader<TcpStream>) -> io::Result<String> {
     let mut buf = Vec::new();
-    let n = input
-        .by_ref()
-        .take(MAX_LINE as u64)
-        .read_until(b'\n', &mut buf)?;
+    let n = input.by_ref().take(MAX_LINE as u64).read_until(b'\n', &mut buf)?;
     if n == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "client closed the connection",
-        ));
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed the connection"));
     }
     while matches!(buf.last(), Some(b'\n' | b'\r')) {
         buf.pop();
@@ -456,10 +416,7 @@ fn read_data(input: &mut BufReader<TcpStream>) -> io::Result<String> {
         }
         let line = line.strip_prefix('.').unwrap_or(&line);
         if data.len() + line.len() > MAX_MESSAGE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "message larger than the test server accepts",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "message larger than the test server accepts"));
         }
         data.push_str(line);
         data.push_str("\r\n");
@@ -469,8 +426,7 @@ fn read_data(input: &mut BufReader<TcpStream>) -> io::Result<String> {
 /// `s` without a case-insensitive `prefix`, if it starts with it.
 fn strip_prefix_ci<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| s[prefix.len()..].trim_start())
+    head.eq_ignore_ascii_case(prefix).then(|| s[prefix.len()..].trim_start())
 }
 
 /// The address of `<addr> PARAMS` (or a bare `addr PARAMS`).

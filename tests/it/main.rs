@@ -1,0 +1,6 @@
+//! The integration tests: one binary, one module per area, all against real parts — the
+//! engine on a real SQLite file, real HTTP receivers and a real SMTP listener on 127.0.0.1.
+
+mod support;
+
+mod smoke;
