@@ -106,8 +106,14 @@ struct Pass {
 impl Pass {
     /// Returns true when it left work for an immediate next pass.
     async fn run(self) -> bool {
-        let disabled = match self.db.write(|conn| db::webhooks::disable_overdue(conn, now_millis())).await {
-            Ok(disabled) => disabled,
+        let disabled = match self.db.read(|conn| db::webhooks::any_overdue(conn, now_millis())).await {
+            Ok(false) => Vec::new(),
+            Ok(true) => {
+                self.db.write(|conn| db::webhooks::disable_overdue(conn, now_millis())).await.unwrap_or_else(|e| {
+                    log::error!("notifier: cannot disable overdue webhooks: {e}");
+                    Vec::new()
+                })
+            }
             Err(e) => {
                 log::error!("notifier: cannot check for webhooks to disable: {e}");
                 Vec::new()

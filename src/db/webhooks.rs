@@ -298,6 +298,18 @@ pub fn set_disable_deadline(conn: &mut Conn, id: &WebhookId, spell_started_at: i
     .map(drop)
 }
 
+/// True when some enabled webhook's disable deadline has passed: a cheap read that
+/// spares the writer a transaction on every notifier tick.
+pub fn any_overdue(conn: &mut Conn, now: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        webhooks::table
+            .filter(webhooks::status.eq("enabled"))
+            .filter(webhooks::health.eq("failing"))
+            .filter(webhooks::disable_at.le(now)),
+    ))
+    .get_result(conn)
+}
+
 /// Disables every enabled webhook whose deadline has passed, queues the email saying so,
 /// and returns them as they are now.
 pub fn disable_overdue(conn: &mut Conn, now: i64) -> QueryResult<Vec<Webhook>> {
