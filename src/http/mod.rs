@@ -4,6 +4,7 @@
 
 mod auth;
 mod batches;
+mod dashboard;
 mod events;
 mod health;
 mod json;
@@ -24,12 +25,8 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub fn configure(engine: Engine, cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::Data::new(engine))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .app_data(
-            web::PathConfig::default().error_handler(|e, _| Error::invalid(e.to_string()).into()),
-        )
-        .app_data(
-            web::QueryConfig::default().error_handler(|e, _| Error::invalid(e.to_string()).into()),
-        )
+        .app_data(web::PathConfig::default().error_handler(|e, _| Error::invalid(e.to_string()).into()))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| Error::invalid(e.to_string()).into()))
         .configure(health::configure)
         .service(
             web::scope("/v1")
@@ -38,22 +35,15 @@ pub fn configure(engine: Engine, cfg: &mut web::ServiceConfig) {
                 .configure(events::configure)
                 .default_service(web::to(unknown_route)),
         )
+        .configure(dashboard::configure)
         .default_service(web::to(unknown_route));
 }
 
 async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, Error> {
-    Err(Error::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(Error::NotFound(format!("no route for {} {}", req.method(), req.path())))
 }
 
 /// The answer for a known path called with a method it does not take.
 async fn wrong_method(req: HttpRequest) -> Result<HttpResponse, Error> {
-    Err(Error::MethodNotAllowed(format!(
-        "{} is not allowed on {}",
-        req.method(),
-        req.path()
-    )))
+    Err(Error::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.path())))
 }
