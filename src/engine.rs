@@ -205,9 +205,30 @@ impl Engine {
     /// enabled webhook that wants them, and once that is committed hands them to the
     /// webhooks' actors. Returns how many events were accepted.
     pub async fn ingest(&self, account: &AccountId, events: Vec<Event>) -> Result<usize, Error> {
-        if events.is_empty() {
-            return Ok(0);
-        }
+        self.store_and_dispatch(account, events, None).await.map(|ingested| ingested.accepted)
+    }
+
+    /// [`Engine::ingest`] under an idempotency key: the first request with `key` (within
+    /// 24 hours, for this account) is stored; a repeat with the same `fingerprint` (a hash
+    /// of the request) gets the first answer and stores nothing; a different request
+    /// reusing the key is refused.
+    pub async fn ingest_idempotent(
+        &self,
+        account: &AccountId,
+        events: Vec<Event>,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Ingested, Error> {
+        let key = IdempotencyKey { key: key.to_owned(), fingerprint: fingerprint.to_owned() };
+        self.store_and_dispatch(account, events, Some(key)).await
+    }
+
+    async fn store_and_dispatch(
+        &self,
+        account: &AccountId,
+        events: Vec<Event>,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Ingested, Error> {
         let routing = {
             let routes = self.shared.routes.read().unwrap_or_else(|p| p.into_inner());
             routes.route(account, &events)
@@ -215,20 +236,42 @@ impl Engine {
         let payloads: Vec<Arc<str>> = events.into_iter().map(|e| e.raw).collect();
         let count = payloads.len();
         let webhooks = Arc::new(routing.webhooks);
-        let stored = {
+        let fingerprint = idempotency.as_ref().map(|idem| idem.fingerprint.clone());
+        let outcome = {
             let (account, webhooks, payloads) = (account.clone(), webhooks.clone(), payloads.clone());
             let per_event = routing.per_event;
             self.shared
                 .db
                 .write(move |conn| {
+                    let now = now_millis();
+                    if let Some(idem) = &idempotency {
+                        if let Some(first) = db::idempotency::lookup(conn, &account, &idem.key, now)? {
+                            return Ok(StoreOutcome::Repeat(first));
+                        }
+                    }
                     let to_store: Vec<db::events::EventToStore> = payloads
                         .iter()
                         .zip(&per_event)
                         .map(|(payload, targets)| db::events::EventToStore { payload, webhooks: targets })
                         .collect();
-                    db::events::store(conn, &account, &webhooks, &to_store, now_millis())
+                    let stored = db::events::store(conn, &account, &webhooks, &to_store, now)?;
+                    if let Some(idem) = &idempotency {
+                        db::idempotency::remember(conn, &account, &idem.key, &idem.fingerprint, count as i64, now)?;
+                    }
+                    Ok(StoreOutcome::Stored(stored))
                 })
                 .await?
+        };
+        let stored = match outcome {
+            StoreOutcome::Stored(stored) => stored,
+            StoreOutcome::Repeat(first) if Some(&first.fingerprint) == fingerprint.as_ref() => {
+                return Ok(Ingested { accepted: first.accepted as usize, replayed: true });
+            }
+            StoreOutcome::Repeat(_) => {
+                return Err(Error::Conflict(
+                    "this Idempotency-Key was already used for a different request in the last 24 hours".into(),
+                ))
+            }
         };
         let mut grouped: Vec<Vec<PendingEvent>> = vec![Vec::new(); webhooks.len()];
         for delivery in stored {
@@ -237,7 +280,7 @@ impl Engine {
         }
         let dispatch = webhooks.iter().cloned().zip(grouped).collect();
         self.shared.registry.do_send(Dispatch(dispatch));
-        Ok(count)
+        Ok(Ingested { accepted: count, replayed: false })
     }
 
     /// Makes a webhook's actor panic, as a bug would; the registry must bring it back
@@ -265,6 +308,25 @@ impl Engine {
             .await
             .map_err(|e| Error::Internal(format!("registry unavailable: {e}")))
     }
+}
+
+/// The answer to an ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    /// How many events were accepted (by the first request, for a repeat).
+    pub accepted: usize,
+    /// True when this was a repeat of an earlier request and nothing new was stored.
+    pub replayed: bool,
+}
+
+struct IdempotencyKey {
+    key: String,
+    fingerprint: String,
+}
+
+enum StoreOutcome {
+    Stored(Vec<db::events::StoredDelivery>),
+    Repeat(db::idempotency::Remembered),
 }
 
 /// Makes sure the configured bootstrap account exists, or that some account does.

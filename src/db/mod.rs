@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod batches;
 pub mod events;
+pub mod idempotency;
 pub mod notifications;
 mod schema;
 pub mod webhooks;

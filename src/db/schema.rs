@@ -60,6 +60,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (account_id, key) {
+        account_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        accepted -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     notifications (id) {
         id -> BigInt,
         webhook_id -> Text,

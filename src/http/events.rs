@@ -5,7 +5,9 @@ use serde_json::json;
 
 use super::json::{read_body, require_json};
 use super::{Caller, MAX_BODY_BYTES};
-use crate::engine::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Engine, Ingested};
 use crate::error::Error;
 use crate::model::{parse_ingest_body, EventError};
 
@@ -28,6 +30,32 @@ async fn ingest(
             Error::Validation { message: e.to_string(), details: Some(json!({ "index": index, "field": field })) }
         }
     })?;
-    let accepted = engine.ingest(&caller.0, events).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "accepted": accepted })))
+    let ingested = match idempotency_key(&req)? {
+        Some(key) => {
+            let fingerprint = hex::encode(Sha256::digest(&body));
+            engine.ingest_idempotent(&caller.0, events, &key, &fingerprint).await?
+        }
+        None => Ingested { accepted: engine.ingest(&caller.0, events).await?, replayed: false },
+    };
+    let mut response = HttpResponse::Accepted();
+    if ingested.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(json!({ "accepted": ingested.accepted })))
+}
+
+/// The most characters an `Idempotency-Key` may have.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// The request's `Idempotency-Key`, if it sent one: 1 to 255 visible ASCII characters.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Error> {
+    let Some(value) = req.headers().get("Idempotency-Key") else { return Ok(None) };
+    let key = value.to_str().map(str::trim).unwrap_or("");
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::Validation {
+            message: format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+            details: Some(json!({ "header": "Idempotency-Key" })),
+        });
+    }
+    Ok(Some(key.to_owned()))
 }

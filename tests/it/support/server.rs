@@ -138,17 +138,26 @@ impl Api {
         if let Some(ct) = content_type {
             req = req.insert_header(("Content-Type", ct));
         }
-        let mut res = match body {
+        let res = match body {
             Some(body) => req.send_body(body).await,
             None => req.send().await,
         }
         .expect("request reaches the server");
-        let status = res.status().as_u16();
-        let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = res.body().limit(64 * 1024 * 1024).await.expect("response body");
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Response { status, body, text, content_type }
+        read_response(res).await
+    }
+
+    /// A request with extra headers and a body.
+    pub async fn request_with_headers(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Response {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(key) = &self.key {
+            req = req.insert_header(("Authorization", format!("Bearer {key}")));
+        }
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        let res = req.send_body(body).await.expect("request reaches the server");
+        read_response(res).await
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -202,6 +211,18 @@ impl Api {
             actix_rt::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+async fn read_response<S>(mut res: awc::ClientResponse<S>) -> Response
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let status = res.status().as_u16();
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = res.body().limit(64 * 1024 * 1024).await.expect("response body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Response { status, body, text, content_type }
 }
 
 /// A valid event of type `status` with a distinguishing `messageId`.
