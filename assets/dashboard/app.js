@@ -348,7 +348,9 @@
         h('p', {}, h('strong', {}, failing.length === 1
           ? '1 webhook needs attention.'
           : failing.length + ' webhooks need attention.'),
-        ' Its endpoint keeps failing. Open it to see what to do.'));
+        failing.length === 1
+          ? ' Its endpoint keeps failing. Open it to see what to do.'
+          : ' Their endpoints keep failing. Open each to see what to do.'));
     }
     if (webhooks.length === 0) {
       return mount(header, intro, h('div', { className: 'empty card' },

@@ -41,7 +41,11 @@ function basic(user, pass) {
 describe('dashboard', () => {
   before(async () => {
     receiver = await startReceiver();
-    server = await startServer({ apiKey: API_KEY });
+    // Short retry and disable timings, so the failure path plays out in seconds.
+    server = await startServer({
+      apiKey: API_KEY,
+      extraArgs: ['--retry-schedule', '100ms,100ms', '--disable-after', '4s'],
+    });
     browser = await startBrowser();
     page = await browser.context.newPage();
   });
@@ -209,7 +213,7 @@ describe('dashboard', () => {
       () => receiver.requests.find((r) => r.body && r.body.events.length === 3),
       { what: 'the batch at the receiver' });
 
-    await page.getByRole('link', { name: 'Batch Status', exact: true }).click();
+    await page.locator('#tab-batches').click();
     await page.getByRole('heading', { level: 2, name: 'Batch Status' }).waitFor();
     const first = page.locator('#batch-table tbody tr.batch-row').first();
     await eventually(async () => {
@@ -276,29 +280,35 @@ describe('dashboard', () => {
     assert.equal(receiver.requests[before].headers.authorization, basic('hook-user', PASSWORD));
   });
 
-  it('says plainly when a webhook is failing or was disabled for failing, and what to do', async () => {
-    // The engine's failure path reports these states through the API; here the browser
-    // sees them in the API's own answers, so the page is tested on exactly that shape.
-    let override = { health: 'failing', failingSince: new Date().toISOString() };
-    const rewrite = async (route) => {
-      if (route.request().method() !== 'GET') return route.continue();
-      const response = await route.fetch();
-      const body = await response.json();
-      const patch = (w) => (w.id === webhookId ? { ...w, ...override } : w);
-      const json = Array.isArray(body.data) ? { ...body, data: body.data.map(patch) } : patch(body);
-      await route.fulfill({ response, json });
-    };
-    const webhookUrls = (url) => /\/v1\/webhooks(\/[^/]+)?$/.test(url.pathname);
-    await page.route(webhookUrls, rewrite);
+  it('says plainly when a webhook is failing, then disabled for failing, and what to do', async () => {
+    // A second endpoint that is down, and a webhook that only hears the "flaky" source.
+    const down = await startReceiver();
+    down.fail(503, 'down for maintenance');
     try {
-      await page.getByRole('link', { name: 'Overview' }).click();
+      const made = await server.api('POST', '/v1/webhooks', {
+        name: 'Flaky endpoint', targetUrl: down.url, source: 'flaky', events: ['bounce'],
+      });
+      assert.equal(made.status, 201);
+      const id = made.body.id;
+      const event = { status: 'bounce', messageId: 'm-1', recipient: 'bo@example.com', timestamp: 1767225600000, source: 'flaky' };
+      assert.equal((await server.api('POST', '/v1/events', [event])).status, 202);
+      // The first try and both retries (--retry-schedule 100ms,100ms) fail: a failing spell.
+      await eventually(async () => (await server.api('GET', `/v1/webhooks/${id}`)).body.health === 'failing',
+        { what: 'health failing', timeoutMs: 5_000 });
+      await page.goto(`${server.url}/#/webhooks/${id}`);
       let callout = await waitForText(page.locator('#health-callout'), 'This webhook is failing');
       assert.match(callout, /Send a test batch/);
       assert.match(callout, /marks it healthy/);
-      await waitForText(page.locator('.page-head'), 'Failing');
+      await waitForText(page.locator('.page-head'), 'Enabled', 'Failing');
+      await page.locator('#tab-batches').click();
+      const row = await waitForText(page.locator('#batch-table tbody tr.batch-row').first(), 'Failed', '503');
+      assert.match(row, /down for maintenance/);
+      assert.match(row, /\b3\b/, 'three attempts');
 
-      override = { ...override, status: 'disabled', disabledReason: 'failing' };
-      await page.reload();
+      // --disable-after 4s after the failure email, nothing fixed it: disabled for failing.
+      await eventually(async () => (await server.api('GET', `/v1/webhooks/${id}`)).body.disabledReason === 'failing',
+        { what: 'disabled for failing', timeoutMs: 10_000, intervalMs: 200 });
+      await page.getByRole('link', { name: 'Overview' }).click();
       callout = await waitForText(page.locator('#health-callout'), 'Disabled because its endpoint kept failing');
       assert.match(callout, /enable it again/);
       await waitForText(page.locator('.page-head'), 'Disabled (failing)', 'Failing');
@@ -306,9 +316,26 @@ describe('dashboard', () => {
 
       await page.getByRole('link', { name: 'Webhooks', exact: true }).first().click();
       await waitForText(page.locator('main'), 'needs attention');
-      await waitForText(page.locator('#webhook-table tbody tr'), 'Disabled (failing)', 'Failing');
+      const rows = await waitForText(page.locator('#webhook-table tbody'), 'Flaky endpoint', 'Disabled (failing)');
+      assert.match(rows, /Failing/);
+      await screenshot(page, 'list');
+
+      // The customer fixes the endpoint, checks it with a test batch and enables it again.
+      down.succeed();
+      await page.getByRole('link', { name: 'Flaky endpoint' }).click();
+      await page.getByRole('link', { name: 'Test', exact: true }).click();
+      await page.getByRole('button', { name: 'Send Test Batch' }).click();
+      await waitForText(page.locator('#test-notice'), 'Success send test notification');
+      await page.getByRole('link', { name: 'Overview' }).click();
+      await page.getByRole('button', { name: 'Enable webhook' }).click();
+      await waitForText(page.locator('.page-head'), 'Enabled', 'Healthy');
+      assert.equal(await page.locator('#health-callout').count(), 0);
+      const fixed = (await server.api('GET', `/v1/webhooks/${id}`)).body;
+      assert.equal(fixed.status, 'enabled');
+      assert.equal(fixed.health, 'healthy');
+      assert.equal((await server.api('DELETE', `/v1/webhooks/${id}`)).status, 204);
     } finally {
-      await page.unroute(webhookUrls, rewrite);
+      await down.close();
     }
   });
 
@@ -328,7 +355,6 @@ describe('dashboard', () => {
     await page.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor();
     await waitForText(page.locator('#flash'), 'deleted');
     assert.equal((await server.api('GET', `/v1/webhooks/${made.body.id}`)).status, 404);
-    await screenshot(page, 'list');
   });
 
   it('works with the keyboard alone', async () => {
