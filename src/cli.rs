@@ -87,6 +87,9 @@ pub struct ServeArgs {
     #[arg(long, env = "MAILHOOKS_ALLOW_PRIVATE_TARGETS", default_value = "false", num_args = 0..=1,
           default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub allow_private_targets: bool,
+    /// Passphrase sealing stored basic-auth passwords (default: a key file beside the database).
+    #[arg(long, env = "MAILHOOKS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
     /// At start, make sure an account `default` with this API key exists.
     #[arg(long, env = "MAILHOOKS_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
@@ -118,6 +121,7 @@ impl ServeArgs {
             delivery_timeout: self.delivery_timeout,
             allow_private_targets: self.allow_private_targets,
             bootstrap_api_key: self.bootstrap_api_key.clone(),
+            secret_key: self.secret_key.clone(),
             bootstrap_email: self.bootstrap_email.clone(),
             ..Config::default()
         }

@@ -36,6 +36,9 @@ pub struct Config {
     pub bootstrap_email: String,
     /// How many deliveries one webhook may have in flight at once.
     pub max_in_flight_per_webhook: usize,
+    /// The passphrase that seals stored basic-auth passwords; `None` keeps a random key in
+    /// a file beside the database (`<database file>.key`).
+    pub secret_key: Option<String>,
     /// How many arbiters (threads) run webhook actors; 0 means one per core.
     pub worker_threads: usize,
     /// The wait before the first retry of an email the mail server refused; it doubles
@@ -61,6 +64,7 @@ impl Default for Config {
             bootstrap_api_key: None,
             bootstrap_email: "admin@localhost".into(),
             max_in_flight_per_webhook: 4,
+            secret_key: None,
             worker_threads: 0,
             mail_retry_base: Duration::from_secs(1),
             supervision_interval: Duration::from_secs(1),
@@ -103,6 +107,9 @@ impl Config {
         }
         if self.supervision_interval.is_zero() {
             return fail("supervision-interval", "must be longer than 0");
+        }
+        if self.secret_key.as_ref().is_some_and(|k| k.len() < 16) {
+            return fail("secret-key", "must be at least 16 characters");
         }
         if let Some(key) = &self.bootstrap_api_key {
             if key.len() < 16 {

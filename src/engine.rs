@@ -22,6 +22,7 @@ use crate::db::{self, Db, DbError};
 use crate::error::Error;
 use crate::mail::Mailer;
 use crate::model::{now_millis, AccountId, Event, Webhook, WebhookId};
+use crate::secrets::SecretBox;
 use lettre::message::Mailbox;
 
 /// Why the engine could not start.
@@ -76,7 +77,23 @@ impl Engine {
         db.write(db::webhooks::sweep_orphans).await?;
         let enabled = db.read(db::webhooks::list_enabled).await?;
 
-        let settings = DeliverySettings::from_config(&config);
+        let secrets = match &config.secret_key {
+            Some(passphrase) => SecretBox::from_passphrase(passphrase),
+            None => {
+                let path = db::key_file_path(&config.database_url)?;
+                SecretBox::load_or_create(&path).map_err(|e| {
+                    DbError::Connection(format!("cannot read or create the secret key file {}: {e}", path.display()))
+                })?
+            }
+        };
+        {
+            let secrets = secrets.clone();
+            let sealed = db.write(move |conn| db::webhooks::seal_plain_passwords(conn, &secrets)).await?;
+            if sealed > 0 {
+                log::info!("sealed {sealed} stored basic-auth passwords");
+            }
+        }
+        let settings = DeliverySettings::new(&config, secrets);
         let mailer = Mailer::new(config.smtp_url.as_deref(), &config.mail_dir)?;
         let from: Mailbox = config
             .mail_from

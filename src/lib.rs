@@ -33,6 +33,7 @@ pub mod error;
 pub mod http;
 pub mod mail;
 pub mod model;
+pub mod secrets;
 pub mod testbatch;
 
 pub use config::Config;

@@ -35,7 +35,7 @@ pub async fn send(engine: &Engine, webhook: &Webhook) -> Result<TestReport, Erro
     let endpoint = Endpoint { url: webhook.target_url.clone(), auth: webhook.auth.clone() };
     let settings = engine.settings();
     let body = payload::batch_body(&batch_id, 0, events);
-    let result = delivery::deliver(&endpoint, body, settings.delivery_timeout, settings.allow_private_targets).await;
+    let result = delivery::deliver(&endpoint, body, &settings.options).await;
     let status = if result.is_success() { BatchStatus::Success } else { BatchStatus::Failed };
     let attempt = attempt_record(&batch_id, 0, &result);
     let webhook_id = webhook.id.clone();

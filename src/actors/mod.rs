@@ -11,6 +11,8 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::delivery::DeliveryOptions;
+use crate::secrets::SecretBox;
 use crate::Config;
 
 /// The delivery settings every webhook actor shares.
@@ -18,21 +20,24 @@ use crate::Config;
 pub struct DeliverySettings {
     pub batch_max_events: usize,
     pub batch_linger: Duration,
-    pub delivery_timeout: Duration,
     pub retry_schedule: Vec<Duration>,
-    pub allow_private_targets: bool,
     pub max_in_flight: usize,
+    /// Timeout, address guard and the key that opens stored passwords.
+    pub options: DeliveryOptions,
 }
 
 impl DeliverySettings {
-    pub fn from_config(config: &Config) -> Arc<Self> {
+    pub fn new(config: &Config, secrets: SecretBox) -> Arc<Self> {
         Arc::new(DeliverySettings {
             batch_max_events: config.batch_max_events,
             batch_linger: config.batch_linger,
-            delivery_timeout: config.delivery_timeout,
             retry_schedule: config.retry_schedule.clone(),
-            allow_private_targets: config.allow_private_targets,
             max_in_flight: config.max_in_flight_per_webhook,
+            options: DeliveryOptions {
+                delivery_timeout: config.delivery_timeout,
+                allow_private_targets: config.allow_private_targets,
+                secrets,
+            },
         })
     }
 }

@@ -221,9 +221,8 @@ impl WebhookActor {
     fn attempt(&mut self, batch: Batch, ctx: &mut Context<Self>) {
         let body = payload::batch_body(&batch.id, batch.retry_count, &batch.events);
         let endpoint = self.endpoint.clone();
-        let timeout = self.settings.delivery_timeout;
-        let allow_private = self.settings.allow_private_targets;
-        async move { delivery::deliver(&endpoint, body, timeout, allow_private).await }
+        let settings = self.settings.clone();
+        async move { delivery::deliver(&endpoint, body, &settings.options).await }
             .into_actor(self)
             .map(move |result, act, ctx| act.record(batch, result, ctx))
             .spawn(ctx);

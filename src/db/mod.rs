@@ -109,6 +109,11 @@ fn connect(path: &str) -> Result<Conn, DbError> {
     Ok(conn)
 }
 
+/// Where the generated secret key is kept: beside the database, as `<file>.key`.
+pub fn key_file_path(database_url: &str) -> Result<std::path::PathBuf, DbError> {
+    Ok(std::path::PathBuf::from(format!("{}.key", sqlite_path(database_url)?)))
+}
+
 /// Applies every pending migration to the database at `database_url`.
 pub fn migrate(database_url: &str) -> Result<(), DbError> {
     let path = sqlite_path(database_url)?;

@@ -8,6 +8,7 @@ use super::Conn;
 use crate::model::{
     AccountId, Auth, DisabledReason, EventSet, Health, Source, TargetUrl, Webhook, WebhookId, WebhookStatus,
 };
+use crate::secrets::{Sealed, SecretBox};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhooks)]
@@ -70,7 +71,9 @@ impl From<&Webhook> for WebhookRow {
     fn from(w: &Webhook) -> Self {
         let (auth_type, auth_username, auth_password) = match &w.auth {
             Auth::None => ("none", None, None),
-            Auth::Basic { username, password } => ("basic", Some(username.clone()), Some(password.clone())),
+            Auth::Basic { username, password } => {
+                ("basic", Some(username.clone()), Some(password.as_stored().to_owned()))
+            }
         };
         WebhookRow {
             id: w.id.to_string(),
@@ -118,7 +121,9 @@ impl TryFrom<WebhookRow> for Webhook {
         let target_url = TargetUrl::parse(&row.target_url)
             .map_err(|e| corrupt(format!("webhook {} has a bad target URL: {e}", row.id)))?;
         let auth = match (row.auth_type.as_str(), row.auth_username, row.auth_password) {
-            ("basic", Some(username), Some(password)) => Auth::Basic { username, password },
+            ("basic", Some(username), Some(password)) => {
+                Auth::Basic { username, password: Sealed::from_stored(password) }
+            }
             ("none", _, _) => Auth::None,
             (other, _, _) => return Err(corrupt(format!("webhook {} has bad auth {other:?}", row.id))),
         };
@@ -341,4 +346,24 @@ pub fn disable_overdue(conn: &mut Conn, now: i64) -> QueryResult<Vec<Webhook>> {
         disabled.push(webhook);
     }
     Ok(disabled)
+}
+
+/// Seals basic-auth passwords stored in plain text (by a version from before passwords
+/// were encrypted). Returns how many it sealed.
+pub fn seal_plain_passwords(conn: &mut Conn, secrets: &SecretBox) -> QueryResult<usize> {
+    let rows: Vec<(String, String)> = webhooks::table
+        .filter(webhooks::auth_password.is_not_null())
+        .select((webhooks::id, webhooks::auth_password.assume_not_null()))
+        .load(conn)?;
+    let mut sealed = 0;
+    for (id, stored) in rows {
+        let value = Sealed::from_stored(stored);
+        if value.is_plain() {
+            diesel::update(webhooks::table.find(&id))
+                .set(webhooks::auth_password.eq(secrets.seal(value.as_stored()).as_stored()))
+                .execute(conn)?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
 }

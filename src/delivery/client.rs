@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 
 use super::guard::{self, BlockedAddress, GuardedResolver};
 use crate::model::{now_millis, Auth, Millis, TargetHost, TargetUrl};
+use crate::secrets::SecretBox;
 
 /// The most bytes of an endpoint's answer that are read and kept.
 pub const MAX_RESPONSE_BODY: usize = 1024;
@@ -95,6 +96,17 @@ fn client(allow_private: bool) -> awc::Client {
     })
 }
 
+/// How deliveries are made: the same for every webhook of an engine.
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    /// Whole-attempt limit.
+    pub delivery_timeout: Duration,
+    /// Skip the outbound-address guard.
+    pub allow_private_targets: bool,
+    /// Opens the sealed basic-auth password for the header.
+    pub secrets: SecretBox,
+}
+
 /// What one delivery needs besides the body.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -104,16 +116,26 @@ pub struct Endpoint {
 
 /// Delivers `body` to `endpoint` once and reports what happened. Never fails: every
 /// problem is an [`Outcome`].
-pub async fn deliver(endpoint: &Endpoint, body: Bytes, timeout: Duration, allow_private: bool) -> AttemptResult {
+pub async fn deliver(endpoint: &Endpoint, body: Bytes, options: &DeliveryOptions) -> AttemptResult {
     let attempted_at = now_millis();
     let started = Instant::now();
-    let (outcome, status_code, response_body) = match blocked_literal(&endpoint.url, allow_private) {
-        Some(blocked) => (Outcome::BlockedTarget(blocked.to_string()), None, None),
-        None => match tokio::time::timeout(timeout, post(endpoint, body, allow_private)).await {
-            Ok(result) => result,
-            Err(_) => (Outcome::Timeout, None, None),
-        },
-    };
+    let allow_private = options.allow_private_targets;
+    let (outcome, status_code, response_body) =
+        match (blocked_literal(&endpoint.url, allow_private), endpoint.auth.header_value(&options.secrets)) {
+            (Some(blocked), _) => (Outcome::BlockedTarget(blocked.to_string()), None, None),
+            (None, Err(e)) => (Outcome::Other(e.to_string()), None, None),
+            (None, Ok(authorization)) => {
+                match tokio::time::timeout(
+                    options.delivery_timeout,
+                    post(&endpoint.url, authorization, body, allow_private),
+                )
+                .await
+                {
+                    Ok(result) => result,
+                    Err(_) => (Outcome::Timeout, None, None),
+                }
+            }
+        };
     AttemptResult { outcome, attempted_at, duration: started.elapsed(), status_code, response_body }
 }
 
@@ -127,12 +149,17 @@ fn blocked_literal(url: &TargetUrl, allow_private: bool) -> Option<BlockedAddres
     }
 }
 
-async fn post(endpoint: &Endpoint, body: Bytes, allow_private: bool) -> (Outcome, Option<u16>, Option<String>) {
+async fn post(
+    url: &TargetUrl,
+    authorization: Option<String>,
+    body: Bytes,
+    allow_private: bool,
+) -> (Outcome, Option<u16>, Option<String>) {
     let mut request = client(allow_private)
-        .post(endpoint.url.as_str())
+        .post(url.as_str())
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .insert_header((header::USER_AGENT, concat!("mailhooks/", env!("CARGO_PKG_VERSION"))));
-    if let Some(value) = endpoint.auth.header_value() {
+    if let Some(value) = authorization {
         request = request.insert_header((header::AUTHORIZATION, value));
     }
     let mut response = match request.send_body(body).await {

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::model::{
     now_millis, Auth, DisabledReason, EventSet, Health, Source, TargetUrl, Webhook, WebhookId, WebhookStatus,
 };
+use crate::secrets::SecretBox;
 use crate::testbatch;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -96,10 +97,11 @@ fn validate_status(status: &str) -> Result<WebhookStatus, Error> {
     }
 }
 
-/// Turns auth input into `Auth`; a basic auth without a password keeps `current`'s.
-fn validate_auth(input: AuthInput, current: Option<&Auth>) -> Result<Auth, Error> {
+/// Turns auth input into `Auth` (the password sealed); a basic auth without a password
+/// keeps `current`'s. Also tells whether it differs from `current`.
+fn validate_auth(input: AuthInput, current: Option<&Auth>, secrets: &SecretBox) -> Result<(Auth, bool), Error> {
     match input {
-        AuthInput::None => Ok(Auth::None),
+        AuthInput::None => Ok((Auth::None, !matches!(current, Some(Auth::None)))),
         AuthInput::Basic { username, password } => {
             if username.is_empty() || username.contains(':') || username.chars().count() > MAX_CREDENTIAL_CHARS {
                 return Err(Error::field(
@@ -107,18 +109,26 @@ fn validate_auth(input: AuthInput, current: Option<&Auth>) -> Result<Auth, Error
                     format!("username must be 1 to {MAX_CREDENTIAL_CHARS} characters without ':'"),
                 ));
             }
-            let password = match (password, current) {
-                (Some(p), _) if !p.is_empty() && p.chars().count() <= MAX_CREDENTIAL_CHARS => p,
+            let (old_username, old_password) = match current {
+                Some(Auth::Basic { username, password }) => (Some(username), Some(password)),
+                _ => (None, None),
+            };
+            let username_changed = old_username != Some(&username);
+            let (password, password_changed) = match (password, old_password) {
+                (Some(p), old) if !p.is_empty() && p.chars().count() <= MAX_CREDENTIAL_CHARS => {
+                    let changed = old.map_or(true, |old| secrets.open(old).map_or(true, |old| old != p));
+                    (secrets.seal(&p), changed)
+                }
                 (Some(_), _) => {
                     return Err(Error::field(
                         "auth.password",
                         format!("password must be 1 to {MAX_CREDENTIAL_CHARS} characters"),
                     ))
                 }
-                (None, Some(Auth::Basic { password, .. })) => password.clone(),
-                (None, _) => return Err(Error::field("auth.password", "basic auth needs a password")),
+                (None, Some(old)) => (old.clone(), false),
+                (None, None) => return Err(Error::field("auth.password", "basic auth needs a password")),
             };
-            Ok(Auth::Basic { username, password })
+            Ok((Auth::Basic { username, password }, username_changed || password_changed))
         }
     }
 }
@@ -143,7 +153,9 @@ async fn create(
     let target = input.target_url.ok_or_else(|| Error::field("targetUrl", "targetUrl is required"))?;
     let source = input.source.map(validate_source).transpose()?.unwrap_or(Source::All);
     let events = input.events.map(validate_events).transpose()?.unwrap_or_else(EventSet::all);
-    let auth = input.auth.map(|a| validate_auth(a, None)).transpose()?.unwrap_or(Auth::None);
+    let secrets = &engine.settings().options.secrets;
+    let auth =
+        input.auth.map(|a| validate_auth(a, None, secrets)).transpose()?.map(|(auth, _)| auth).unwrap_or(Auth::None);
     let status = input.status.as_deref().map(validate_status).transpose()?.unwrap_or(WebhookStatus::Enabled);
     let target_url = validate_target(&engine, &target).await?;
     let now = now_millis();
@@ -215,8 +227,8 @@ async fn update(
         webhook.events = validate_events(events)?;
     }
     if let Some(auth) = input.auth {
-        let auth = validate_auth(auth, Some(&webhook.auth))?;
-        fixed |= auth != webhook.auth;
+        let (auth, changed) = validate_auth(auth, Some(&webhook.auth), &engine.settings().options.secrets)?;
+        fixed |= changed;
         webhook.auth = auth;
     }
     let status = input.status.as_deref().map(validate_status).transpose()?;

@@ -147,7 +147,13 @@ impl Api {
     }
 
     /// A request with extra headers and a body.
-    pub async fn request_with_headers(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Response {
+    pub async fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
         let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, self.url(path));
         if let Some(key) = &self.key {
@@ -248,6 +254,11 @@ impl ServerProcess {
     /// Starts `mailhooks serve` on a free 127.0.0.1 port with the test key, the database
     /// file `db_path`, private targets allowed, and `extra` flags; waits until it answers.
     pub async fn start(db_path: &Path, extra: &[&str]) -> ServerProcess {
+        Self::start_with_env(db_path, extra, &[("RUST_LOG", "info")]).await
+    }
+
+    /// [`ServerProcess::start`] with environment variables set for the child.
+    pub async fn start_with_env(db_path: &Path, extra: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let base = format!("http://127.0.0.1:{port}");
         let log_path = db_path.with_extension(format!("{port}.log"));
@@ -261,7 +272,7 @@ impl ServerProcess {
             .args(["--mail-dir", &mail_dir.display().to_string()])
             .arg("--allow-private-targets")
             .args(extra)
-            .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
