@@ -9,8 +9,13 @@ use crate::support::{event, Api, Receiver, Response, TestServer};
 
 async fn ingest_with_key(api: &Api, key: &str, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap();
-    api.request_with_headers("POST", "/v1/events", &[("Content-Type", "application/json"), ("Idempotency-Key", key)], bytes)
-        .await
+    api.request_with_headers(
+        "POST",
+        "/v1/events",
+        &[("Content-Type", "application/json"), ("Idempotency-Key", key)],
+        bytes,
+    )
+    .await
 }
 
 #[actix_rt::test]
@@ -50,13 +55,13 @@ async fn concurrent_repeats_store_the_events_once() {
     let server = TestServer::start(|_| {}).await;
     server.api.create_webhook("idem", &receiver.url("/hook")).await;
     let body = json!([event("open", "only-once")]);
-    let answers = futures_util::future::join_all((0..16).map(|_| ingest_with_key(&server.api, "same-key", &body))).await;
+    let answers =
+        futures_util::future::join_all((0..16).map(|_| ingest_with_key(&server.api, "same-key", &body))).await;
     assert!(answers.iter().all(|a| a.status == 202 && a.body == json!({ "accepted": 1 })), "{answers:?}");
 
     receiver.wait_for_count_async(1, Duration::from_secs(5)).await;
     actix_rt::time::sleep(Duration::from_millis(300)).await;
-    let delivered: usize =
-        receiver.requests().iter().map(|r| r.json()["events"].as_array().map_or(0, Vec::len)).sum();
+    let delivered: usize = receiver.requests().iter().map(|r| r.json()["events"].as_array().map_or(0, Vec::len)).sum();
     assert_eq!(delivered, 1);
 }
 

@@ -256,6 +256,9 @@ impl<'a> Session<'a> {
     fn run(&mut self, stream: TcpStream) -> io::Result<()> {
         stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
         stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
+        // A reply is written in two pieces; without this, Nagle's algorithm and the
+        // client's delayed ACK add ~40 ms to every command, ~250 ms to every email.
+        stream.set_nodelay(true)?;
         let mut out = stream.try_clone()?;
         let mut input = BufReader::new(stream);
 
