@@ -6,3 +6,6 @@ mod support;
 mod idempotency;
 mod secrets;
 mod smoke;
+
+mod checks;
+mod webhooks_api;
