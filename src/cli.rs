@@ -164,7 +164,7 @@ fn create_account(database_url: &str, name: &str, email: &str) -> Result<(), Str
     if email.parse::<lettre::message::Mailbox>().is_err() {
         return Err(format!("invalid --email: {email:?} is not an email address"));
     }
-    let db = Db::open(database_url).map_err(|e| e.to_string())?;
+    let db = Db::open(database_url, db::DEFAULT_BUSY_TIMEOUT).map_err(|e| e.to_string())?;
     let key = db::accounts::generate_api_key();
     let (n, e, k) = (name.to_owned(), email.to_owned(), key.clone());
     db.write_blocking(move |conn| db::accounts::create(conn, &n, &e, &k))

@@ -39,6 +39,9 @@ pub struct Config {
     /// The passphrase that seals stored basic-auth passwords; `None` keeps a random key in
     /// a file beside the database (`<database file>.key`).
     pub secret_key: Option<String>,
+    /// How long a database write waits for a lock held by another process before ingest
+    /// gives up with 503.
+    pub database_busy_timeout: Duration,
     /// How many arbiters (threads) run webhook actors; 0 means one per core.
     pub worker_threads: usize,
     /// The wait before the first retry of an email the mail server refused; it doubles
@@ -65,6 +68,7 @@ impl Default for Config {
             bootstrap_email: "admin@localhost".into(),
             max_in_flight_per_webhook: 4,
             secret_key: None,
+            database_busy_timeout: Duration::from_secs(5),
             worker_threads: 0,
             mail_retry_base: Duration::from_secs(1),
             supervision_interval: Duration::from_secs(1),

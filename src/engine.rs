@@ -70,7 +70,8 @@ impl Engine {
         // Several TLS back ends may be compiled in; the delivery client uses ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let url = config.database_url.clone();
-        let db = tokio::task::spawn_blocking(move || Db::open(&url))
+        let busy_timeout = config.database_busy_timeout;
+        let db = tokio::task::spawn_blocking(move || Db::open(&url, busy_timeout))
             .await
             .map_err(|e| DbError::Connection(format!("database start-up failed: {e}")))??;
         let generated_api_key = ensure_account(&db, &config).await?;

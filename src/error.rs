@@ -85,8 +85,7 @@ impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
         match e {
             e if e.is_not_found() => Error::not_found("resource"),
-            DbError::Connection(cause) => Error::Unavailable(cause),
-            DbError::WriterStopped => Error::Unavailable("the database writer has stopped".into()),
+            e if e.is_unavailable() => Error::Unavailable(e.to_string()),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -34,8 +34,8 @@ type Pool = diesel::r2d2::Pool<ConnectionManager<Conn>>;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// How long a connection waits for another writer's lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection waits for another writer's lock before giving up, unless told.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,21 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// True when the database cannot take writes right now (locked by someone else,
+    /// read-only, full, failing I/O): nothing was stored, and trying later may work.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Connection(_) | DbError::WriterStopped => true,
+            DbError::Query(diesel::result::Error::DatabaseError(_, info)) => {
+                let message = info.message().to_ascii_lowercase();
+                ["locked", "busy", "readonly", "read-only", "disk is full", "disk i/o", "unable to open"]
+                    .iter()
+                    .any(|m| message.contains(m))
+            }
+            _ => false,
+        }
+    }
+
     /// True when the row asked for does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, DbError::Query(diesel::result::Error::NotFound))
@@ -86,26 +101,28 @@ fn sqlite_path(database_url: &str) -> Result<String, DbError> {
 /// `synchronous=FULL` so a commit survives power loss, and a busy timeout for the rare
 /// writer from another process (the CLI's `account create`).
 #[derive(Debug, Clone, Copy)]
-struct SqlitePragmas;
+struct SqlitePragmas {
+    busy_timeout: Duration,
+}
 
 impl SqlitePragmas {
-    fn apply(conn: &mut Conn) -> QueryResult<()> {
+    fn apply(self, conn: &mut Conn) -> QueryResult<()> {
         conn.batch_execute(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
-            BUSY_TIMEOUT.as_millis()
+            self.busy_timeout.as_millis()
         ))
     }
 }
 
 impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
-        Self::apply(conn).map_err(diesel::r2d2::Error::QueryError)
+        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
-fn connect(path: &str) -> Result<Conn, DbError> {
+fn connect(path: &str, pragmas: SqlitePragmas) -> Result<Conn, DbError> {
     let mut conn = Conn::establish(path).map_err(|e| DbError::Connection(e.to_string()))?;
-    SqlitePragmas::apply(&mut conn)?;
+    pragmas.apply(&mut conn)?;
     Ok(conn)
 }
 
@@ -117,7 +134,7 @@ pub fn key_file_path(database_url: &str) -> Result<std::path::PathBuf, DbError> 
 /// Applies every pending migration to the database at `database_url`.
 pub fn migrate(database_url: &str) -> Result<(), DbError> {
     let path = sqlite_path(database_url)?;
-    let mut conn = connect(&path)?;
+    let mut conn = connect(&path, SqlitePragmas { busy_timeout: DEFAULT_BUSY_TIMEOUT })?;
     conn.run_pending_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(())
 }
@@ -125,15 +142,18 @@ pub fn migrate(database_url: &str) -> Result<(), DbError> {
 impl Db {
     /// Opens the database, applies pending migrations and starts the writer thread.
     /// Blocking: call it from a blocking context or before the runtime is busy.
-    pub fn open(database_url: &str) -> Result<Db, DbError> {
+    /// `busy_timeout` is how long a write waits for a lock held by someone else before
+    /// it fails (and ingest answers 503).
+    pub fn open(database_url: &str, busy_timeout: Duration) -> Result<Db, DbError> {
         migrate(database_url)?;
         let path = sqlite_path(database_url)?;
+        let pragmas = SqlitePragmas { busy_timeout };
         let pool = diesel::r2d2::Pool::builder()
             .max_size(8)
-            .connection_customizer(Box::new(SqlitePragmas))
+            .connection_customizer(Box::new(pragmas))
             .build(ConnectionManager::<Conn>::new(path.clone()))
             .map_err(|e| DbError::Connection(e.to_string()))?;
-        let writer = Writer::start(connect(&path)?)?;
+        let writer = Writer::start(connect(&path, pragmas)?)?;
         Ok(Db { pool, writer })
     }
 

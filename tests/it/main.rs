@@ -5,6 +5,7 @@ mod support;
 
 mod idempotency;
 mod secrets;
+mod database_trouble;
 mod smoke;
 
 mod checks;
