@@ -82,6 +82,18 @@ describe('dashboard', () => {
     assert.match(await textOf(page.locator('#api-key-error')), /refused/);
     assert.equal(await page.evaluate(() => sessionStorage.getItem('mailhooks.apiKey')), null);
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Sign in');
+
+    // A key in the tab that the server stops accepting sends the person back to sign in.
+    const other = await browser.context.newPage();
+    try {
+      await other.goto(server.url + '/');
+      await other.evaluate(() => sessionStorage.setItem('mailhooks.apiKey', 'a-key-that-was-revoked'));
+      await other.reload();
+      await waitForText(other.locator('#sign-in-alert'), 'Your API key was refused');
+      assert.equal(await other.evaluate(() => sessionStorage.getItem('mailhooks.apiKey')), null);
+    } finally {
+      await other.close();
+    }
   });
 
   it('signs in with an API key kept for this tab only', async () => {
@@ -278,6 +290,29 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Send Test Batch' }).click();
     await waitForText(page.locator('#test-notice'), 'Success send test notification');
     assert.equal(receiver.requests[before].headers.authorization, basic('hook-user', PASSWORD));
+  });
+
+  it('pages through Batch Status, newest first', async () => {
+    let last;
+    for (let i = 0; i < 20; i++) {
+      last = await server.api('POST', `/v1/webhooks/${webhookId}/test`);
+      assert.equal(last.body.success, true);
+    }
+    const all = (await server.api('GET', `/v1/webhooks/${webhookId}/batches?limit=1000`)).body.data;
+    assert.ok(all.length > 20 && all.length <= 40, `${all.length} batches`);
+    await page.goto(`${server.url}/#/webhooks/${webhookId}/batches`);
+    const rows = page.locator('#batch-table tbody tr.batch-row');
+    await eventually(async () => (await rows.count()) === 20, { what: 'a first page of 20' });
+    assert.equal(await rows.first().getAttribute('data-batch-id'), last.body.batchId, 'the newest first');
+    assert.ok(await page.getByRole('button', { name: /Newer/ }).isDisabled());
+    await page.getByRole('button', { name: /Older/ }).click();
+    await waitForText(page.locator('.pager'), 'Page 2');
+    await eventually(async () => (await rows.count()) === all.length - 20, { what: 'the rest on page 2' });
+    assert.equal(await rows.first().getAttribute('data-batch-id'), all[20].batchId);
+    assert.ok(await page.getByRole('button', { name: /Older/ }).isDisabled());
+    await page.getByRole('button', { name: /Newer/ }).click();
+    await waitForText(page.locator('.pager'), 'Page 1');
+    assert.equal(await rows.first().getAttribute('data-batch-id'), last.body.batchId);
   });
 
   it('says plainly when a webhook is failing, then disabled for failing, and what to do', async () => {
