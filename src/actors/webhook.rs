@@ -319,7 +319,14 @@ impl Handler<Enqueue> for WebhookActor {
     fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) {
         match &mut self.loading {
             Loading::InProgress(waiting) => waiting.extend(msg.0),
-            Loading::Done => self.add_events(msg.0, ctx),
+            Loading::Done => {
+                // The backlog is read while the mailbox waits (`wait` in `started`), so an
+                // Enqueue sent meanwhile is handled only now, and its events may already be
+                // in the backlog: taking them again would deliver them twice.
+                let loaded_upto = self.loaded_upto;
+                let fresh = msg.0.into_iter().filter(|e| e.delivery_id > loaded_upto).collect();
+                self.add_events(fresh, ctx);
+            }
         }
     }
 }

@@ -9,4 +9,5 @@ mod database_trouble;
 mod smoke;
 
 mod checks;
+mod failure_path;
 mod webhooks_api;
