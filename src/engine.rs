@@ -77,6 +77,8 @@ impl Engine {
         let generated_api_key = ensure_account(&db, &config).await?;
         db.write(db::webhooks::sweep_orphans).await?;
         let enabled = db.read(db::webhooks::list_enabled).await?;
+        let with_backlog =
+            db.read(db::batches::webhooks_with_backlog).await?.into_iter().map(WebhookId::from_string).collect();
 
         let secrets = match &config.secret_key {
             Some(passphrase) => SecretBox::from_passphrase(passphrase),
@@ -111,6 +113,7 @@ impl Engine {
             arbiters.iter().map(Arbiter::handle).collect(),
             routes.clone(),
             enabled,
+            with_backlog,
         )
         .start();
         notifier.do_send(UseRegistry(registry.clone()));

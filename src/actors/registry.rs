@@ -3,7 +3,7 @@
 //! route table and the actor are updated before the API answers — and forwards freshly
 //! stored events to the actors that must deliver them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -60,8 +60,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry that will run webhook actors on `arbiters` and start one for each of
-    /// `enabled` when it starts.
+    /// A registry that will run webhook actors on `arbiters`, starting one for each of
+    /// `enabled` now. Only those in `with_backlog` read the database as they start: the
+    /// others have nothing stored to pick up, which keeps a start with many idle webhooks
+    /// fast.
     pub fn new(
         db: Db,
         settings: Arc<DeliverySettings>,
@@ -70,6 +72,7 @@ impl Registry {
         arbiters: Vec<ArbiterHandle>,
         routes: SharedRoutes,
         enabled: Vec<Webhook>,
+        with_backlog: HashSet<WebhookId>,
     ) -> Self {
         let mut registry = Registry {
             db,
@@ -82,13 +85,19 @@ impl Registry {
             actors: HashMap::new(),
         };
         for webhook in enabled {
-            registry.apply(webhook);
+            let load = with_backlog.contains(&webhook.id);
+            registry.write_routes(|routes| routes.upsert(&webhook));
+            let addr = registry.start_actor(&webhook, load);
+            registry.actors.insert(webhook.id.clone(), Running { addr, webhook });
         }
         registry
     }
 
-    fn start_actor(&mut self, webhook: &Webhook) -> Addr<WebhookActor> {
-        let actor = WebhookActor::new(webhook, self.settings.clone(), self.db.clone(), self.notifier.clone());
+    /// Starts a webhook's actor; `load_backlog` makes it read its stored events and
+    /// unfinished batches first.
+    fn start_actor(&mut self, webhook: &Webhook, load_backlog: bool) -> Addr<WebhookActor> {
+        let actor =
+            WebhookActor::new(webhook, self.settings.clone(), self.db.clone(), self.notifier.clone(), load_backlog);
         if self.arbiters.is_empty() {
             return actor.start();
         }
@@ -109,7 +118,7 @@ impl Registry {
             }
             (Some(running), false) => stop(running),
             (None, true) => {
-                let addr = self.start_actor(&webhook);
+                let addr = self.start_actor(&webhook, true);
                 self.actors.insert(webhook.id.clone(), Running { addr, webhook });
             }
             (None, false) => {}
@@ -139,7 +148,7 @@ impl Registry {
         for id in dead {
             if let Some(running) = self.actors.remove(&id) {
                 log::warn!("webhook {id}: its actor stopped unexpectedly; restarting it from the database");
-                let addr = self.start_actor(&running.webhook);
+                let addr = self.start_actor(&running.webhook, true);
                 self.actors.insert(id, Running { addr, webhook: running.webhook });
             }
         }

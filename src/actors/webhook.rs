@@ -86,14 +86,22 @@ pub struct WebhookActor {
 }
 
 impl WebhookActor {
-    pub fn new(webhook: &Webhook, settings: Arc<DeliverySettings>, db: Db, notifier: Recipient<Wake>) -> Self {
+    /// An actor for `webhook`; with `load_backlog` it first reads what the database holds
+    /// for it (needed unless the webhook is known to have nothing stored).
+    pub fn new(
+        webhook: &Webhook,
+        settings: Arc<DeliverySettings>,
+        db: Db,
+        notifier: Recipient<Wake>,
+        load_backlog: bool,
+    ) -> Self {
         WebhookActor {
             id: webhook.id.clone(),
             endpoint: Endpoint { url: webhook.target_url.clone(), auth: webhook.auth.clone() },
             settings,
             db,
             notifier,
-            loading: Loading::InProgress(Vec::new()),
+            loading: if load_backlog { Loading::InProgress(Vec::new()) } else { Loading::Done },
             loaded_upto: 0,
             buffer: Vec::new(),
             linger: None,
@@ -307,7 +315,9 @@ impl Actor for WebhookActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.load_backlog(ctx);
+        if matches!(self.loading, Loading::InProgress(_)) {
+            self.load_backlog(ctx);
+        }
     }
 }
 

@@ -165,6 +165,25 @@ pub fn attempts_of(conn: &mut Conn, id: &BatchId) -> QueryResult<Vec<AttemptReco
         .load(conn)
 }
 
+/// The webhooks that have something stored to deliver: events not yet in a batch, or
+/// unfinished batches.
+pub fn webhooks_with_backlog(conn: &mut Conn) -> QueryResult<Vec<String>> {
+    let mut ids: Vec<String> = deliveries::table
+        .filter(deliveries::batch_id.is_null())
+        .select(deliveries::webhook_id)
+        .distinct()
+        .load(conn)?;
+    ids.extend(
+        batches::table
+            .filter(batches::status.eq_any([BatchStatus::Pending.as_str(), BatchStatus::Retrying.as_str()]))
+            .filter(batches::test.eq(false))
+            .select(batches::webhook_id)
+            .distinct()
+            .load::<String>(conn)?,
+    );
+    Ok(ids)
+}
+
 /// What a webhook actor must pick up when it starts.
 #[derive(Debug, Default)]
 pub struct Backlog {
