@@ -36,6 +36,8 @@
   // Bumped on every navigation: a view whose data arrives after the person has moved on
   // must not draw over the new one.
   let renderToken = 0;
+  // The route drawn last: switching menus on one webhook's page keeps focus on the menu.
+  let lastRoute = null;
   let flashTimer = null;
   // A notice shown just before a navigation (“created”, then the new page) survives
   // that one navigation and is cleared by the next.
@@ -202,7 +204,12 @@
   // ---------------------------------------------------------------- routing
 
   function parseRoute() {
-    const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+    let parts;
+    try {
+      parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+    } catch (e) {
+      return { view: 'missing' }; // a malformed %-escape
+    }
     if (parts.length === 0) return { view: 'list' };
     if (parts[0] === 'webhooks') {
       if (parts.length === 1) return { view: 'list' };
@@ -229,11 +236,14 @@
     accountNav.hidden = !signedIn;
     if (!signedIn) return renderSignIn();
     const r = parseRoute();
+    const previous = lastRoute;
+    lastRoute = r;
     switch (r.view) {
       case 'list': return renderList(token);
       case 'create': return renderForm(token, null);
       case 'edit': return renderForm(token, r.id);
-      case 'detail': return renderDetail(token, r.id, r.tab);
+      case 'detail': return renderDetail(token, r.id, r.tab,
+        Boolean(previous && previous.view === 'detail' && previous.id === r.id && previous.tab !== r.tab));
       default: return renderMissing('There is no such page.');
     }
   }
@@ -613,7 +623,7 @@
 
   // ---------------------------------------------------------------- detail page
 
-  async function renderDetail(token, id, tab) {
+  async function renderDetail(token, id, tab, fromMenu) {
     loading('Loading webhook…');
     let webhook;
     try {
@@ -639,6 +649,7 @@
       healthCallout(webhook),
       nav,
       panel);
+    if (fromMenu) document.getElementById('tab-' + tab).focus();
     if (tab === 'test') renderTest(panel, webhook);
     else if (tab === 'batches') renderBatches(token, panel, webhook);
     else renderOverview(panel, webhook);

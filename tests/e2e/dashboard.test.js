@@ -412,6 +412,16 @@ describe('dashboard', () => {
       await p.keyboard.press('Enter');
       await p.getByRole('heading', { level: 1, name: 'Create Webhook' }).waitFor();
       assert.equal(await p.evaluate(() => document.activeElement.tagName), 'H1');
+      // Switching a webhook's menus keeps focus on the menu.
+      await p.goto(`${server.url}/#/webhooks/${webhookId}`);
+      await p.getByRole('heading', { level: 1, name: 'Orders stream' }).waitFor();
+      await p.focus('#tab-test');
+      await p.keyboard.press('Enter');
+      await p.getByRole('button', { name: 'Send Test Batch' }).waitFor();
+      assert.equal(await p.evaluate(() => document.activeElement.id), 'tab-test');
+      assert.equal(await p.locator('#tab-test').getAttribute('aria-current'), 'page');
+      await p.goto(`${server.url}/#/webhooks/new`);
+      await p.getByRole('heading', { level: 1, name: 'Create Webhook' }).waitFor();
       const outline = await p.evaluate(() => {
         document.getElementById('name').focus();
         return getComputedStyle(document.activeElement).outlineStyle;
