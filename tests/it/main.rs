@@ -11,3 +11,4 @@ mod smoke;
 mod checks;
 mod failure_path;
 mod webhooks_api;
+mod ingest;
