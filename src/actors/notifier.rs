@@ -35,12 +35,7 @@ pub struct UseRegistry(pub Addr<Registry>);
 
 /// Sends emails and disables overdue webhooks.
 pub struct Notifier {
-    db: Db,
-    mailer: Arc<Mailer>,
-    from: Mailbox,
-    disable_after: Duration,
-    retry_base: Duration,
-    registry: Option<Addr<Registry>>,
+    pass: Pass,
     busy: bool,
     again: bool,
 }
@@ -48,22 +43,17 @@ pub struct Notifier {
 impl Notifier {
     pub fn new(db: Db, mailer: Mailer, from: Mailbox, disable_after: Duration, retry_base: Duration) -> Self {
         Notifier {
-            db,
-            mailer: Arc::new(mailer),
-            from,
-            disable_after,
-            retry_base,
-            registry: None,
+            pass: Pass { db, mailer: Arc::new(mailer), from, disable_after, retry_base, registry: None },
             busy: false,
             again: false,
         }
     }
 
     /// How often to look for due work without being woken: often enough that a short
-    /// test deadline is met closely, never more than once a second... nor busier than
-    /// every 10 ms.
+    /// test deadline is met closely, but never busier than every 10 ms nor lazier than
+    /// once a second.
     fn tick(&self) -> Duration {
-        (self.disable_after / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
+        (self.pass.disable_after / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
     fn start_pass(&mut self, ctx: &mut Context<Self>) {
@@ -73,14 +63,7 @@ impl Notifier {
         }
         self.busy = true;
         self.again = false;
-        let work = Pass {
-            db: self.db.clone(),
-            mailer: self.mailer.clone(),
-            from: self.from.clone(),
-            disable_after: self.disable_after,
-            retry_base: self.retry_base,
-            registry: self.registry.clone(),
-        };
+        let work = self.pass.clone();
         async move { work.run().await }
             .into_actor(self)
             .map(|more, act, ctx| {
@@ -93,7 +76,8 @@ impl Notifier {
     }
 }
 
-/// One pass's work, detached from the actor so it can be awaited.
+/// What a pass needs, cloned out of the actor so the pass can be awaited on its own.
+#[derive(Clone)]
 struct Pass {
     db: Db,
     mailer: Arc<Mailer>,
@@ -203,6 +187,6 @@ impl Handler<UseRegistry> for Notifier {
     type Result = ();
 
     fn handle(&mut self, msg: UseRegistry, _ctx: &mut Self::Context) {
-        self.registry = Some(msg.0);
+        self.pass.registry = Some(msg.0);
     }
 }
