@@ -12,3 +12,4 @@ mod checks;
 mod failure_path;
 mod webhooks_api;
 mod ingest;
+mod delivery;
