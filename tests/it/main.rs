@@ -13,3 +13,4 @@ mod failure_path;
 mod webhooks_api;
 mod ingest;
 mod delivery;
+mod batch_status;
