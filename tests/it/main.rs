@@ -14,3 +14,4 @@ mod webhooks_api;
 mod ingest;
 mod delivery;
 mod batch_status;
+mod test_batch;
