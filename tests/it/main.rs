@@ -15,3 +15,4 @@ mod ingest;
 mod delivery;
 mod batch_status;
 mod test_batch;
+mod restart;
