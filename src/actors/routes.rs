@@ -12,13 +12,58 @@ use crate::model::{AccountId, Event, EventSet, Source, Webhook, WebhookId, Webho
 struct Route {
     webhook: WebhookId,
     events: EventSet,
-    source: Source,
+}
+
+/// One account's routes, indexed by source so that an event is checked only against
+/// the webhooks that listen to all sources or to its own.
+#[derive(Debug, Default)]
+struct AccountRoutes {
+    any_source: Vec<Route>,
+    by_source: HashMap<String, Vec<Route>>,
+    /// Where each webhook's route is: `None` for `any_source`, else its source.
+    placed: HashMap<WebhookId, Option<String>>,
+}
+
+impl AccountRoutes {
+    fn insert(&mut self, webhook: &Webhook) {
+        let route = Route { webhook: webhook.id.clone(), events: webhook.events };
+        let place = match &webhook.source {
+            Source::All => {
+                self.any_source.push(route);
+                None
+            }
+            Source::Named(name) => {
+                self.by_source.entry(name.clone()).or_default().push(route);
+                Some(name.clone())
+            }
+        };
+        self.placed.insert(webhook.id.clone(), place);
+    }
+
+    fn remove(&mut self, webhook: &WebhookId) {
+        match self.placed.remove(webhook) {
+            Some(None) => self.any_source.retain(|r| &r.webhook != webhook),
+            Some(Some(source)) => {
+                if let Some(routes) = self.by_source.get_mut(&source) {
+                    routes.retain(|r| &r.webhook != webhook);
+                    if routes.is_empty() {
+                        self.by_source.remove(&source);
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn candidates<'a>(&'a self, source: &str) -> impl Iterator<Item = &'a Route> {
+        self.any_source.iter().chain(self.by_source.get(source).into_iter().flatten())
+    }
 }
 
 /// The enabled webhooks of every account, with their filters.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    by_account: HashMap<AccountId, Vec<Route>>,
+    by_account: HashMap<AccountId, AccountRoutes>,
 }
 
 /// Where a request's events go: the webhooks involved, and for each event the indexes
@@ -34,19 +79,15 @@ impl RouteTable {
     pub fn upsert(&mut self, webhook: &Webhook) {
         self.remove(&webhook.account_id, &webhook.id);
         if webhook.status == WebhookStatus::Enabled {
-            self.by_account.entry(webhook.account_id.clone()).or_default().push(Route {
-                webhook: webhook.id.clone(),
-                events: webhook.events,
-                source: webhook.source.clone(),
-            });
+            self.by_account.entry(webhook.account_id.clone()).or_default().insert(webhook);
         }
     }
 
     /// Removes a webhook's route, if it has one.
     pub fn remove(&mut self, account: &AccountId, webhook: &WebhookId) {
         if let Some(routes) = self.by_account.get_mut(account) {
-            routes.retain(|r| &r.webhook != webhook);
-            if routes.is_empty() {
+            routes.remove(webhook);
+            if routes.placed.is_empty() {
                 self.by_account.remove(account);
             }
         }
@@ -57,18 +98,16 @@ impl RouteTable {
         let Some(routes) = self.by_account.get(account) else {
             return Routing { webhooks: Vec::new(), per_event: vec![Vec::new(); events.len()] };
         };
-        let mut used = vec![None; routes.len()];
-        let mut routing = Routing::default();
+        let mut index_of: HashMap<&WebhookId, usize> = HashMap::new();
+        let mut routing = Routing { webhooks: Vec::new(), per_event: Vec::with_capacity(events.len()) };
         for event in events {
             let mut targets = Vec::new();
-            for (i, route) in routes.iter().enumerate() {
-                if route.events.contains(event.event_type) && route.source.matches(&event.source) {
-                    let index = *used[i].get_or_insert_with(|| {
-                        routing.webhooks.push(route.webhook.clone());
-                        routing.webhooks.len() - 1
-                    });
-                    targets.push(index);
-                }
+            for route in routes.candidates(&event.source).filter(|r| r.events.contains(event.event_type)) {
+                let index = *index_of.entry(&route.webhook).or_insert_with(|| {
+                    routing.webhooks.push(route.webhook.clone());
+                    routing.webhooks.len() - 1
+                });
+                targets.push(index);
             }
             routing.per_event.push(targets);
         }
@@ -139,5 +178,22 @@ mod tests {
         table.upsert(&hook);
         table.remove(&hook.account_id, &hook.id);
         assert!(table.route(&AccountId::from_string("a"), &events).webhooks.is_empty());
+    }
+
+    #[test]
+    fn a_changed_source_moves_the_route() {
+        let mut table = RouteTable::default();
+        let mut hook = webhook("a", "w", &EventType::ALL, "marketing");
+        table.upsert(&hook);
+        hook.source = Source::All;
+        table.upsert(&hook);
+        let events = parse_ingest_body(
+            br#"[{"status":"open","messageId":"m","recipient":"r","timestamp":1,"source":"marketing"},
+                 {"status":"open","messageId":"m","recipient":"r","timestamp":1,"source":"other"}]"#,
+        )
+        .unwrap();
+        let routing = table.route(&AccountId::from_string("a"), &events);
+        assert_eq!(routing.webhooks, vec![WebhookId::from_string("w")]);
+        assert_eq!(routing.per_event, vec![vec![0], vec![0]]);
     }
 }
