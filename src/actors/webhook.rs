@@ -151,12 +151,28 @@ impl WebhookActor {
                 None => self.ready.push_back(batch),
             }
         }
+        let restored = !backlog.unbatched.is_empty();
         let unbatched =
             backlog.unbatched.into_iter().map(|(delivery_id, raw)| PendingEvent { delivery_id, raw: Arc::from(raw) });
         let loaded_upto = self.loaded_upto;
         let fresh = arrived.into_iter().filter(|e| e.delivery_id > loaded_upto);
         self.add_events(unbatched.chain(fresh).collect(), ctx);
+        if restored {
+            // Stored events have waited long enough already: no linger for them.
+            self.flush_buffer(ctx);
+        }
         self.pump(ctx);
+    }
+
+    /// Turns whatever is buffered into a batch now.
+    fn flush_buffer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.linger.take() {
+            ctx.cancel_future(timer);
+        }
+        let events = std::mem::take(&mut self.buffer);
+        if !events.is_empty() {
+            self.form_batch(events, ctx);
+        }
     }
 
     fn add_events(&mut self, events: Vec<PendingEvent>, ctx: &mut Context<Self>) {
@@ -176,10 +192,7 @@ impl WebhookActor {
         } else if self.linger.is_none() {
             self.linger = Some(ctx.run_later(self.settings.batch_linger, |act, ctx| {
                 act.linger = None;
-                let events = std::mem::take(&mut act.buffer);
-                if !events.is_empty() {
-                    act.form_batch(events, ctx);
-                }
+                act.flush_buffer(ctx);
             }));
         }
     }
