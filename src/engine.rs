@@ -102,8 +102,13 @@ impl Engine {
             .mail_from
             .parse()
             .map_err(|_| ConfigError { setting: "mail-from", message: "is not an email address".into() })?;
-        let notifier = Notifier::new(db.clone(), mailer, from, config.disable_after, config.mail_retry_base).start();
-        let arbiters: Vec<Arbiter> = (0..config.effective_worker_threads()).map(|_| Arbiter::new()).collect();
+        // The notifier and the registry get an arbiter of their own, stopped with the rest
+        // when the engine is dropped: an engine that is gone must not go on sending emails
+        // or disabling webhooks beside its successor on the same database.
+        let control = Arbiter::new();
+        let notifier = Notifier::new(db.clone(), mailer, from, config.disable_after, config.mail_retry_base);
+        let notifier = Notifier::start_in_arbiter(&control.handle(), move |_| notifier);
+        let mut arbiters: Vec<Arbiter> = (0..config.effective_worker_threads()).map(|_| Arbiter::new()).collect();
         let routes: SharedRoutes = Arc::new(RwLock::new(RouteTable::default()));
         let registry = Registry::new(
             db.clone(),
@@ -114,8 +119,9 @@ impl Engine {
             routes.clone(),
             enabled,
             with_backlog,
-        )
-        .start();
+        );
+        let registry = Registry::start_in_arbiter(&control.handle(), move |_| registry);
+        arbiters.push(control);
         notifier.do_send(UseRegistry(registry.clone()));
         log::info!("mailhooks engine started");
         Ok(Engine {

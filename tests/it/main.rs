@@ -10,6 +10,7 @@ mod smoke;
 
 mod checks;
 mod failure_path;
+mod failure_restart;
 mod webhooks_api;
 mod ingest;
 mod delivery;
