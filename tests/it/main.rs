@@ -17,3 +17,7 @@ mod delivery;
 mod batch_status;
 mod test_batch;
 mod restart;
+mod hostile_endpoints;
+mod hostile_input;
+mod ssrf;
+mod tenants;
