@@ -66,6 +66,15 @@ impl TestServer {
         Self::start_with(config, dir).await
     }
 
+    /// [`TestServer::restart`] with the settings changed by `tweak` first (e.g. the
+    /// same database with private targets no longer allowed).
+    pub async fn restart_with(self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let (mut config, dir) = (self.config.clone(), self.dir.clone());
+        tweak(&mut config);
+        self.stop().await;
+        Self::start_with(config, dir).await
+    }
+
     /// Stops serving and drops the engine.
     pub async fn stop(self) {
         self.server.stop(false).await;
