@@ -53,7 +53,9 @@ struct WebhookInput {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 enum AuthInput {
-    None,
+    // A struct variant, not a unit one: serde ignores `deny_unknown_fields` for unit
+    // variants of an internally tagged enum, so `{"type": "none", "pasword": …}` would pass.
+    None {},
     Basic { username: String, password: Option<String> },
 }
 
@@ -101,7 +103,7 @@ fn validate_status(status: &str) -> Result<WebhookStatus, Error> {
 /// keeps `current`'s. Also tells whether it differs from `current`.
 fn validate_auth(input: AuthInput, current: Option<&Auth>, secrets: &SecretBox) -> Result<(Auth, bool), Error> {
     match input {
-        AuthInput::None => Ok((Auth::None, !matches!(current, Some(Auth::None)))),
+        AuthInput::None {} => Ok((Auth::None, !matches!(current, Some(Auth::None)))),
         AuthInput::Basic { username, password } => {
             if username.is_empty() || username.contains(':') || username.chars().count() > MAX_CREDENTIAL_CHARS {
                 return Err(Error::field(
