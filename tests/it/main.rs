@@ -21,3 +21,4 @@ mod hostile_endpoints;
 mod hostile_input;
 mod ssrf;
 mod tenants;
+mod errors;
