@@ -197,6 +197,19 @@ impl Engine {
         }
     }
 
+    /// Resolves once every webhook arbiter has run what was queued on it before this call
+    /// (such as starting the webhook actors). For benchmarks and tests that measure a start.
+    pub async fn settle(&self) {
+        let waits = self.shared.arbiters.iter().map(|arbiter| {
+            let (done, wait) = tokio::sync::oneshot::channel::<()>();
+            arbiter.spawn(async move {
+                let _ = done.send(());
+            });
+            wait
+        });
+        futures_util::future::join_all(waits).await;
+    }
+
     /// Creates an account and returns its new API key.
     pub async fn create_account(&self, name: &str, email: &str) -> Result<String, Error> {
         let key = db::accounts::generate_api_key();

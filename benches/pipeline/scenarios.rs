@@ -1,0 +1,413 @@
+//! The six scenarios of the load test. Each measures mailhooks and, in the same run, a
+//! physical baseline on this machine, and returns a [`Report`]. Each runs in its own
+//! child process (see main.rs), so memory and threads do not leak between them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mailhooks::db;
+use mailhooks::delivery::payload::batch_body;
+use mailhooks::model::{now_millis, BatchId};
+use serde_json::{json, Value};
+
+use crate::receiver::{now_micros, Receiver};
+use crate::setup::{self, Running};
+use crate::Size;
+
+/// One scenario's figures.
+pub struct Report {
+    pub scenario: &'static str,
+    /// (name, value, unit)
+    pub figures: Vec<(&'static str, f64, &'static str)>,
+    /// (target description, met)
+    pub targets: Vec<(String, bool)>,
+}
+
+impl Report {
+    pub fn json(&self) -> Value {
+        let mut figures = serde_json::Map::new();
+        for (name, value, _) in &self.figures {
+            figures.insert((*name).into(), json!(value));
+        }
+        let targets: Vec<Value> = self.targets.iter().map(|(t, ok)| json!({"target": t, "pass": ok})).collect();
+        json!({"scenario": self.scenario, "figures": figures, "targets": targets})
+    }
+}
+
+/// Posts `bodies` to `url` with `concurrency` clients; returns (elapsed, accepted count).
+async fn post_all(url: &str, bodies: Arc<Vec<Bytes>>, concurrency: usize) -> (Duration, usize) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (next, accepted, bodies, url) = (next.clone(), accepted.clone(), bodies.clone(), url.to_owned());
+        async move {
+            let client = setup::client();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let sent = client
+                    .post(&url)
+                    .insert_header(("Authorization", format!("Bearer {}", setup::API_KEY)))
+                    .insert_header(("Content-Type", "application/json"))
+                    .send_body(body.clone())
+                    .await;
+                if let Ok(mut res) = sent {
+                    let _ = res.body().await;
+                    if res.status().as_u16() == 202 || res.status().is_success() {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    });
+    futures_util::future::join_all(workers).await;
+    (started.elapsed(), accepted.load(Ordering::Relaxed))
+}
+
+/// Request bodies of `per_request` events each, `total` events in all.
+fn ingest_bodies(total: usize, per_request: usize, size: usize, sources: usize) -> Vec<Bytes> {
+    (0..total)
+        .step_by(per_request)
+        .map(|start| {
+            let end = (start + per_request).min(total);
+            let events: Vec<String> = (start..end).map(|i| setup::event(i, i % sources.max(1), size, None)).collect();
+            Bytes::from(format!("[{}]", events.join(",")))
+        })
+        .collect()
+}
+
+async fn wait_for_events(receiver: &Receiver, expected: u64, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while receiver.seen.events.load(Ordering::Relaxed) < expected {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// Durable ingest: events/s accepted (202), 100 events of 1 KB per request, 8 clients,
+/// against inserting the same rows with diesel in 1,000-row transactions.
+pub async fn ingest(size: Size) -> Report {
+    let total = size.pick(2_000, 20_000, 200_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = Running::start(setup::config(dir.path())).await;
+    let bodies = Arc::new(ingest_bodies(total, 100, 1024, 1));
+    let (elapsed, accepted) = post_all(&format!("{}/v1/events", running.base), bodies.clone(), 8).await;
+    let ingest_rate = rate(accepted * 100, elapsed);
+    running.stop().await;
+
+    let base_dir = tempfile::tempdir().expect("temp dir");
+    let mut conn = setup::connect(base_dir.path());
+    let account = setup::account(&mut conn);
+    let payloads: Vec<String> = (0..total).map(|i| setup::event(i, 0, 1024, None)).collect();
+    let started = Instant::now();
+    for chunk in payloads.chunks(1000) {
+        let to_store: Vec<db::events::EventToStore> =
+            chunk.iter().map(|p| db::events::EventToStore { payload: p, webhooks: &[] }).collect();
+        conn.immediate_transaction(|conn| db::events::store(conn, &account, &[], &to_store, now_millis()))
+            .expect("baseline insert");
+    }
+    let baseline = rate(total, started.elapsed());
+    let ratio = ingest_rate / baseline;
+    Report {
+        scenario: "durable_ingest",
+        figures: vec![
+            ("events_per_s", ingest_rate, "events/s"),
+            ("baseline_rows_per_s", baseline, "rows/s"),
+            ("ratio", ratio, "x"),
+            ("accepted_requests", accepted as f64, "requests"),
+        ],
+        targets: vec![("ingest >= 50% of raw insert baseline".into(), ratio >= 0.5)],
+    }
+}
+
+/// End-to-end at 1,000 webhooks: the pipeline (ingest while delivering) and the delivery
+/// capacity (draining a stored backlog in 500-event batches), against plain awc POSTs of
+/// the same batch bodies to the same receiver.
+pub async fn end_to_end(size: Size) -> Report {
+    let webhooks = size.pick(20, 1_000, 1_000);
+    let total = size.pick(10_000, 100_000, 500_000);
+    let receiver = Receiver::start(2, "/h");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ids = {
+        let mut conn = setup::connect(dir.path());
+        let account = setup::account(&mut conn);
+        setup::webhooks(&mut conn, &account, webhooks, &receiver.base, |_| false)
+    };
+    let config = mailhooks::Config { batch_linger: Duration::from_millis(50), ..setup::config(dir.path()) };
+
+    // Pipeline: ingest at full speed while the webhooks deliver.
+    let running = Running::start(config.clone()).await;
+    let bodies = Arc::new(ingest_bodies(total, 1000, 1024, webhooks));
+    let started = Instant::now();
+    let (ingest_elapsed, accepted) = post_all(&format!("{}/v1/events", running.base), bodies, 4).await;
+    let delivered_all = wait_for_events(&receiver, (accepted * 1000).min(total) as u64, Duration::from_secs(600)).await;
+    let pipeline_elapsed = started.elapsed();
+    running.stop().await;
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    let ingest_rate = rate(total, ingest_elapsed);
+    let pipeline_rate = rate(total, pipeline_elapsed);
+
+    // Delivery capacity: a stored backlog of `total` events, drained by a fresh start.
+    {
+        let mut conn = setup::connect(dir.path());
+        let account = setup::account(&mut conn);
+        setup::backlog(&mut conn, &account, &ids, total, 1024);
+    }
+    let before = receiver.seen.events.load(Ordering::Relaxed);
+    let config = mailhooks::Config { batch_linger: Duration::from_millis(50), batch_max_events: 500, ..config };
+    let drain_started = Instant::now();
+    let running = Running::start(config).await;
+    let drained = wait_for_events(&receiver, before + total as u64, Duration::from_secs(600)).await;
+    let drain_elapsed = drain_started.elapsed();
+    running.stop().await;
+    let drain_rate = rate(total, drain_elapsed);
+
+    // Baseline: the same 500-event bodies, POSTed by plain awc, one sender per webhook.
+    let per_webhook = total / webhooks;
+    let events: Vec<Arc<str>> =
+        (0..500.min(per_webhook.max(1))).map(|i| Arc::from(setup::event(i, 0, 1024, None))).collect();
+    let batches_per_webhook = per_webhook.div_ceil(events.len());
+    let next = Arc::new(AtomicUsize::new(0));
+    let baseline_started = Instant::now();
+    let senders = (0..webhooks.min(256)).map(|_| {
+        let (next, events, base) = (next.clone(), events.clone(), receiver.base.clone());
+        async move {
+            let client = setup::client();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= webhooks * batches_per_webhook {
+                    break;
+                }
+                let body = batch_body(&BatchId::generate(), 0, &events);
+                if let Ok(mut res) = client
+                    .post(format!("{base}/h{}", i % webhooks))
+                    .insert_header(("Content-Type", "application/json"))
+                    .send_body(body)
+                    .await
+                {
+                    let _ = res.body().await;
+                }
+            }
+        }
+    });
+    futures_util::future::join_all(senders).await;
+    let baseline_rate = rate(webhooks * batches_per_webhook * events.len(), baseline_started.elapsed());
+    receiver.stop();
+    Report {
+        scenario: "end_to_end",
+        figures: vec![
+            ("webhooks", webhooks as f64, ""),
+            ("pipeline_events_per_s", pipeline_rate, "events/s"),
+            ("pipeline_ingest_events_per_s", ingest_rate, "events/s"),
+            ("drain_events_per_s", drain_rate, "events/s"),
+            ("baseline_awc_events_per_s", baseline_rate, "events/s"),
+            ("drain_vs_baseline", drain_rate / baseline_rate, "x"),
+        ],
+        targets: vec![
+            ("everything delivered".into(), delivered_all && drained),
+            ("delivery keeps up with ingest (drain >= ingest rate)".into(), drain_rate >= ingest_rate),
+            (">= 100,000 events/s delivered with 500-event batches".into(), drain_rate >= 100_000.0),
+        ],
+    }
+}
+
+/// Steady load of `rate_per_s` events/s over `webhooks` webhooks (of which `hanging` never
+/// answer) for `duration`; returns the healthy webhooks' latencies in microseconds.
+async fn steady_latencies(size: Size, webhooks: usize, hanging: usize) -> (Vec<u64>, usize) {
+    let duration = Duration::from_secs(size.pick(1, 3, 10) as u64);
+    let rate_per_s = 2_000usize;
+    let receiver = Receiver::start(1, "/h");
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let mut conn = setup::connect(dir.path());
+        let account = setup::account(&mut conn);
+        setup::webhooks(&mut conn, &account, webhooks, &receiver.base, |i| i < hanging);
+    }
+    let config = mailhooks::Config {
+        batch_linger: Duration::from_millis(50),
+        delivery_timeout: Duration::from_secs(2),
+        ..setup::config(dir.path())
+    };
+    let running = Running::start(config).await;
+    running.engine.settle().await;
+    let client = setup::client();
+    let url = format!("{}/v1/events", running.base);
+    let per_tick = rate_per_s / 100;
+    let started = Instant::now();
+    let mut sent = 0usize;
+    let mut tick = actix_rt::time::interval(Duration::from_millis(10));
+    let mut in_flight = Vec::new();
+    while started.elapsed() < duration {
+        tick.tick().await;
+        let now = now_micros();
+        let events: Vec<String> =
+            (sent..sent + per_tick).map(|i| setup::event(i, (i * 7919) % webhooks, 300, Some(now))).collect();
+        sent += per_tick;
+        let request = client
+            .post(&url)
+            .insert_header(("Authorization", format!("Bearer {}", setup::API_KEY)))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(format!("[{}]", events.join(",")));
+        in_flight.push(actix_rt::spawn(async move {
+            if let Ok(mut res) = request.await {
+                let _ = res.body().await;
+            }
+        }));
+    }
+    for request in in_flight {
+        let _ = request.await;
+    }
+    let healthy_expected = (0..sent).filter(|i| (i * 7919) % webhooks >= hanging).count() as u64;
+    wait_for_events(&receiver, healthy_expected, Duration::from_secs(30)).await;
+    running.stop().await;
+    receiver.stop();
+    let latencies = receiver.seen.latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    (latencies, sent)
+}
+
+fn percentile(values: &mut [u64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable();
+    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[index] as f64 / 1000.0
+}
+
+/// Ingest → receipt latency at a steady 2,000 events/s over 1,000 webhooks with a 50 ms
+/// linger.
+pub async fn latency(size: Size) -> Report {
+    let webhooks = size.pick(100, 1_000, 1_000);
+    let (mut latencies, sent) = steady_latencies(size, webhooks, 0).await;
+    let p50 = percentile(&mut latencies, 0.50);
+    let p99 = percentile(&mut latencies, 0.99);
+    Report {
+        scenario: "latency",
+        figures: vec![
+            ("events", sent as f64, ""),
+            ("received", latencies.len() as f64, ""),
+            ("p50_ms", p50, "ms"),
+            ("p99_ms", p99, "ms"),
+            ("linger_ms", 50.0, "ms"),
+        ],
+        targets: vec![("p99 <= linger + 25 ms".into(), p99 <= 75.0)],
+    }
+}
+
+/// Healthy webhooks' p99 while 1% of webhooks hang until the delivery timeout, against
+/// the same run with none hanging.
+pub async fn isolation(size: Size) -> Report {
+    let webhooks = size.pick(100, 1_000, 1_000);
+    let (mut clean, _) = steady_latencies(size, webhooks, 0).await;
+    let (mut faulty, _) = steady_latencies(size, webhooks, webhooks / 100).await;
+    let clean_p99 = percentile(&mut clean, 0.99);
+    let faulty_p99 = percentile(&mut faulty, 0.99);
+    let ratio = faulty_p99 / clean_p99;
+    Report {
+        scenario: "isolation",
+        figures: vec![
+            ("no_fault_p99_ms", clean_p99, "ms"),
+            ("one_percent_hanging_p99_ms", faulty_p99, "ms"),
+            ("ratio", ratio, "x"),
+        ],
+        targets: vec![("healthy p99 <= 1.2x the no-fault run".into(), ratio <= 1.2)],
+    }
+}
+
+/// Memory per idle webhook and start time with many webhooks.
+pub async fn density(size: Size) -> Report {
+    let count = size.pick(1_000, 10_000, 100_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let mut conn = setup::connect(dir.path());
+        let account = setup::account(&mut conn);
+        setup::webhooks(&mut conn, &account, count, "http://127.0.0.1:9", |_| false);
+    }
+    // A first engine start warms what every start shares (TLS, thread pools, allocator).
+    let empty_dir = tempfile::tempdir().expect("temp dir");
+    let warm = Running::start(setup::config(empty_dir.path())).await;
+    warm.engine.settle().await;
+    warm.stop().await;
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+
+    let before = setup::rss_bytes();
+    let started = Instant::now();
+    let engine = mailhooks::Engine::start(setup::config(dir.path())).await.expect("engine starts");
+    engine.settle().await;
+    let start_time = started.elapsed();
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    let after = setup::rss_bytes();
+    let per_webhook = after.saturating_sub(before) as f64 / count as f64;
+    drop(engine);
+    Report {
+        scenario: "density",
+        figures: vec![
+            ("webhooks", count as f64, ""),
+            ("rss_per_idle_webhook_bytes", per_webhook, "B"),
+            ("start_ms", start_time.as_secs_f64() * 1000.0, "ms"),
+        ],
+        targets: vec![
+            ("<= 2 KB RSS per idle webhook".into(), per_webhook <= 2048.0),
+            ("<= 1 s to start".into(), start_time <= Duration::from_secs(1)),
+        ],
+    }
+}
+
+/// Start with a stored backlog: time to the first delivery and to 80% of the steady rate.
+pub async fn recovery(size: Size) -> Report {
+    let webhooks = size.pick(100, 1_000, 10_000);
+    let total = size.pick(10_000, 100_000, 1_000_000);
+    let receiver = Receiver::start(2, "/h");
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let mut conn = setup::connect(dir.path());
+        let account = setup::account(&mut conn);
+        let ids = setup::webhooks(&mut conn, &account, webhooks, &receiver.base, |_| false);
+        setup::backlog(&mut conn, &account, &ids, total, 250);
+    }
+    receiver.seen.reset_origin();
+    let started = Instant::now();
+    let running = Running::start(setup::config(dir.path())).await;
+    let delivered = wait_for_events(&receiver, total as u64, Duration::from_secs(900)).await;
+    let elapsed = started.elapsed();
+    running.stop().await;
+    receiver.stop();
+    let first = receiver.seen.first.get().map(|t| t.saturating_duration_since(started)).unwrap_or(elapsed);
+    let buckets = receiver.seen.buckets.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // Steady rate: the median rolling rate (over 1 s, or the whole drain if shorter) while
+    // draining, in events per second.
+    let window = buckets.len().clamp(1, 10);
+    let rolling: Vec<f64> =
+        buckets.windows(window).map(|w| w.iter().sum::<u64>() as f64 * 10.0 / window as f64).collect();
+    let mut sorted: Vec<f64> = rolling.iter().copied().filter(|r| *r > 0.0).collect();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let steady = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let to_80 =
+        rolling.iter().position(|r| *r >= 0.8 * steady).map(|i| Duration::from_millis((i + window) as u64 * 100));
+    Report {
+        scenario: "recovery",
+        figures: vec![
+            ("pending_events", total as f64, ""),
+            ("webhooks", webhooks as f64, ""),
+            ("first_delivery_ms", first.as_secs_f64() * 1000.0, "ms"),
+            ("to_80pct_steady_ms", to_80.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0), "ms"),
+            ("steady_events_per_s", steady, "events/s"),
+            ("drain_s", elapsed.as_secs_f64(), "s"),
+        ],
+        targets: vec![
+            ("everything delivered".into(), delivered),
+            ("first delivery <= 1 s".into(), first <= Duration::from_secs(1)),
+            ("80% of steady rate <= 5 s".into(), to_80.is_some_and(|d| d <= Duration::from_secs(5))),
+        ],
+    }
+}
