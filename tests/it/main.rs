@@ -22,3 +22,4 @@ mod hostile_input;
 mod ssrf;
 mod tenants;
 mod errors;
+mod embedding;
