@@ -23,3 +23,5 @@ mod ssrf;
 mod tenants;
 mod errors;
 mod embedding;
+mod crash;
+mod graceful_stop;

@@ -106,6 +106,8 @@ impl Received {
 struct Shared {
     requests: Mutex<Vec<Received>>,
     behaviour: Mutex<Behaviour>,
+    /// Requests whose handler ran to the end and produced an answer.
+    answered: std::sync::atomic::AtomicUsize,
 }
 
 /// Lock a mutex even if a panicking test thread poisoned it: the data
@@ -244,6 +246,13 @@ impl Receiver {
         lock(&self.inner.shared.requests).len()
     }
 
+    /// Number of requests answered so far: the handler ran to the end (after any `Delay`)
+    /// and produced its response. A request whose client went away first (a process
+    /// killed mid-delivery) may never count.
+    pub fn answered(&self) -> usize {
+        self.inner.shared.answered.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Forget the requests received so far.
     pub fn clear(&self) {
         lock(&self.inner.shared.requests).clear();
@@ -335,7 +344,13 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
     };
     lock(&shared.requests).push(received);
     let behaviour = lock(&shared.behaviour).clone();
+    let response = respond(behaviour).await;
+    shared.answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    response
+}
 
+/// The answer a behaviour gives.
+async fn respond(behaviour: Behaviour) -> HttpResponse {
     match behaviour {
         Behaviour::Status(code, body) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
