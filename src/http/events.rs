@@ -22,7 +22,7 @@ async fn ingest(
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
     require_json(&req)?;
-    let body = read_body(payload, MAX_BODY_BYTES).await?;
+    let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let events = parse_ingest_body(&body).map_err(|e| match e {
         EventError::Malformed(message) => Error::invalid(message),
         EventError::TooMany(_) => Error::PayloadTooLarge(e.to_string()),

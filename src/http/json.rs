@@ -27,7 +27,7 @@ pub fn require_json(req: &HttpRequest) -> Result<(), Error> {
 /// Parses a management request body into `T`.
 pub async fn parse_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Error> {
     require_json(req)?;
-    let body = read_body(payload, MAX_MANAGEMENT_BODY).await?;
+    let body = read_body(req, payload, MAX_MANAGEMENT_BODY).await?;
     let mut deserializer = serde_json::Deserializer::from_slice(&body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -43,10 +43,16 @@ pub async fn parse_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Pa
 }
 
 /// Reads a request body of at most `limit` bytes; a larger one is a 413 in the JSON error
-/// shape (actix-web's own limit would answer in plain text).
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Error> {
+/// shape (actix-web's own limit would answer in plain text). A body declared larger by
+/// its `Content-Length` is refused before any of it is read, so a client cannot hold the
+/// connection by announcing a huge body and sending it slowly.
+pub async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Error> {
     use futures_util::StreamExt;
     let too_large = || Error::PayloadTooLarge(format!("the body is larger than the {limit} bytes accepted here"));
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| Error::invalid(format!("cannot read the request body: {e}")))?;

@@ -662,3 +662,59 @@ async fn hostile_input_deep_nesting_inside_a_valid_event_is_kept_verbatim() {
     let body = delivered[0].text();
     assert!(body.ends_with(&format!(r#","events":[{text}]}}"#)), "the event was not delivered verbatim");
 }
+
+/// Sends `method path` with a `Content-Length` of `declared` but only one byte of body,
+/// then returns the status and JSON body of the answer (raw TCP: an HTTP client would
+/// not lie about the length). Panics if no complete answer comes within 5 s.
+fn declared_but_not_sent(address: &str, method: &str, path: &str, declared: usize) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n[",
+        crate::support::TEST_API_KEY
+    );
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(head.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok());
+            if length.is_some_and(|n| body.len() >= n) {
+                let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                return (status, serde_json::from_str(body).unwrap_or(Value::Null));
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("{method} {path}: connection closed; got {text:?}"),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("{method} {path}: no answer to a body declared {declared} bytes ({e}); got {text:?}"),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn hostile_input_a_body_declared_too_large_is_refused_before_it_is_sent() {
+    let server = TestServer::start(|_| {}).await;
+    let webhook = id_of(&server.api.create_webhook("target", "http://127.0.0.1:9/hook").await);
+    for (method, path, declared) in [
+        ("POST", "/v1/events".to_owned(), 10 * 1024 * 1024 + 1),
+        ("POST", "/v1/events".to_owned(), 1 << 40),
+        ("POST", "/v1/webhooks".to_owned(), 64 * 1024 + 1),
+        ("PATCH", format!("/v1/webhooks/{webhook}"), 64 * 1024 + 1),
+    ] {
+        let address = server.api.url("").trim_start_matches("http://").to_owned();
+        let (status, body) = actix_rt::task::spawn_blocking({
+            let (method, path) = (method.to_owned(), path.clone());
+            move || declared_but_not_sent(&address, &method, &path, declared)
+        })
+        .await
+        .expect("raw request");
+        assert_eq!((status, &body["error"]["code"]), (413, &json!("payload_too_large")), "{method} {path}: {body}");
+    }
+}
