@@ -118,7 +118,7 @@ fn validate_auth(input: AuthInput, current: Option<&Auth>, secrets: &SecretBox) 
             let username_changed = old_username != Some(&username);
             let (password, password_changed) = match (password, old_password) {
                 (Some(p), old) if !p.is_empty() && p.chars().count() <= MAX_CREDENTIAL_CHARS => {
-                    let changed = old.map_or(true, |old| secrets.open(old).map_or(true, |old| old != p));
+                    let changed = old.is_none_or(|old| secrets.open(old).map_or(true, |old| old != p));
                     (secrets.seal(&p), changed)
                 }
                 (Some(_), _) => {
