@@ -3,25 +3,25 @@
 
 mod support;
 
+mod database_trouble;
 mod idempotency;
 mod secrets;
-mod database_trouble;
 mod smoke;
 
+mod batch_status;
 mod checks;
+mod crash;
+mod delivery;
+mod embedding;
+mod errors;
 mod failure_path;
 mod failure_restart;
-mod webhooks_api;
-mod ingest;
-mod delivery;
-mod batch_status;
-mod test_batch;
-mod restart;
+mod graceful_stop;
 mod hostile_endpoints;
 mod hostile_input;
+mod ingest;
+mod restart;
 mod ssrf;
 mod tenants;
-mod errors;
-mod embedding;
-mod crash;
-mod graceful_stop;
+mod test_batch;
+mod webhooks_api;
