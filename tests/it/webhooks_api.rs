@@ -29,7 +29,7 @@ const WEBHOOK_FIELDS: [&str; 13] = [
 ];
 
 fn is_rfc3339(value: &Value) -> bool {
-    value.as_str().is_some_and(|s| chrono_like(s))
+    value.as_str().is_some_and(chrono_like)
 }
 
 /// `2026-12-03T10:00:00Z` or with fractional seconds / an offset.
