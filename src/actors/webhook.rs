@@ -151,15 +151,28 @@ impl WebhookActor {
                 None => self.ready.push_back(batch),
             }
         }
-        let restored = !backlog.unbatched.is_empty();
         let unbatched =
             backlog.unbatched.into_iter().map(|(delivery_id, raw)| PendingEvent { delivery_id, raw: Arc::from(raw) });
         let loaded_upto = self.loaded_upto;
         let fresh = arrived.into_iter().filter(|e| e.delivery_id > loaded_upto);
         self.add_events(unbatched.chain(fresh).collect(), ctx);
-        if restored {
-            // Stored events have waited long enough already: no linger for them.
-            self.flush_buffer(ctx);
+        if let Some(received_at) = backlog.oldest_unbatched_at {
+            // Stored events linger only for what is left of their linger: after a restart
+            // that is usually nothing, but an event stored just now (a new actor reading
+            // its backlog while ingest commits) still waits for company.
+            let waited = Duration::from_millis(now.saturating_sub(received_at).max(0) as u64);
+            match self.settings.batch_linger.checked_sub(waited) {
+                Some(left) if !left.is_zero() && !self.buffer.is_empty() => {
+                    if let Some(timer) = self.linger.take() {
+                        ctx.cancel_future(timer);
+                    }
+                    self.linger = Some(ctx.run_later(left, |act, ctx| {
+                        act.linger = None;
+                        act.flush_buffer(ctx);
+                    }));
+                }
+                _ => self.flush_buffer(ctx),
+            }
         }
         self.pump(ctx);
     }

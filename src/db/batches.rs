@@ -192,6 +192,8 @@ pub struct Backlog {
     pub loaded_upto: i64,
     /// Events not yet in a batch: (delivery id, payload), in ingest order.
     pub unbatched: Vec<(i64, String)>,
+    /// When the oldest of `unbatched` was received: its linger counts from then.
+    pub oldest_unbatched_at: Option<Millis>,
     /// Unfinished batches, oldest first, each with its payloads in order.
     pub batches: Vec<(BatchRecord, Vec<String>)>,
 }
@@ -208,6 +210,15 @@ pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog
             .order(deliveries::id.asc())
             .select((deliveries::id, events::payload))
             .load::<(i64, String)>(conn)?;
+        let oldest_unbatched_at = match unbatched.first() {
+            Some((first, _)) => deliveries::table
+                .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
+                .filter(deliveries::id.eq(first))
+                .select(events::received_at)
+                .first::<Millis>(conn)
+                .optional()?,
+            None => None,
+        };
         let unfinished = batches::table
             .filter(batches::webhook_id.eq(webhook.as_str()))
             .filter(batches::status.eq_any([BatchStatus::Pending.as_str(), BatchStatus::Retrying.as_str()]))
@@ -220,7 +231,7 @@ pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog
             let payloads = payloads_of(conn, &batch.id)?;
             batches.push((batch, payloads));
         }
-        Ok(Backlog { loaded_upto, unbatched, batches })
+        Ok(Backlog { loaded_upto, unbatched, oldest_unbatched_at, batches })
     })
 }
 
