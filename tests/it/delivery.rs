@@ -295,3 +295,36 @@ async fn the_last_retry_failing_makes_the_batch_failed() {
     let got = receiver.requests();
     assert_eq!(got.iter().map(|r| r.json()["retryCount"].as_i64().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
 }
+
+#[actix_rt::test]
+async fn a_hanging_endpoint_holds_only_its_own_few_deliveries() {
+    let hanging = Receiver::start();
+    hanging.set_behaviour(Behaviour::Hang);
+    let server = TestServer::start(|c| {
+        c.batch_max_events = 1;
+        c.max_in_flight_per_webhook = 4;
+        c.delivery_timeout = Duration::from_secs(30);
+    })
+    .await;
+    server.api.create_webhook("hanging", &hanging.url("/")).await;
+    // 150 one-event batches, more than awc's default 100 connections per client.
+    server.api.ingest(&events("h", 150)).await;
+    hanging.wait_for_count_async(4, WAIT).await;
+
+    let healthy = Receiver::start();
+    let webhook = server.api.create_webhook("healthy", &healthy.url("/")).await;
+    let res = server
+        .api
+        .post("/v1/webhooks", &json!({ "name": "clicks", "targetUrl": healthy.url("/c"), "events": ["click"] }))
+        .await;
+    assert_eq!(res.status, 201);
+    for i in 0..5 {
+        server.api.ingest(&json!([event("click", &format!("ok-{i}"))])).await;
+    }
+    // Every click reaches both healthy webhooks while the hanging one is stuck.
+    let got = healthy.wait_for_count_async(10, WAIT).await;
+    assert_eq!(got.len(), 10);
+    wait_newest_batch(&server.api, &id_of(&webhook), "success", WAIT).await;
+    assert_eq!(hanging.count(), 4, "the hanging webhook has at most 4 deliveries in flight");
+    hanging.stop();
+}
