@@ -268,6 +268,11 @@ impl Seen {
     }
 }
 
+fn assert_no_violations(seen: &Seen) {
+    let v = &seen.violations;
+    assert!(v.is_empty(), "{} violations, e.g. {:#?}", v.len(), &v[..v.len().min(10)]);
+}
+
 /// Every (non-test) batch the API lists for a webhook, following the cursor.
 async fn listed_batches(api: &Api, id: &str) -> Vec<Value> {
     let mut all = Vec::new();
@@ -354,7 +359,7 @@ async fn crash_sigkill_at_varied_moments_loses_no_accepted_event_and_resends_onl
 
     // 5. Mid-delivery, as the receiver that was failing takes batches again.
     let fixed_from = flaky.count();
-    until(phase, "the fixed receiver takes batches", || flaky.count() >= fixed_from + 3).await;
+    until(phase, "the fixed receiver takes a batch", || flaky.count() > fixed_from).await;
     server = kill_and_restart(server, &db, &ingest, &mut kills, "mid-delivery after the fix").await;
 
     // 6. At start-up, while the webhook actors reload their backlog.
@@ -365,7 +370,7 @@ async fn crash_sigkill_at_varied_moments_loses_no_accepted_event_and_resends_onl
     let ingest = std::mem::take(&mut *ingest.borrow_mut());
 
     let mut seen = Seen::new(RECEIVERS);
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         seen.update(&receivers);
         let missing = seen.missing(&paths, &ingest.accepted);
@@ -379,6 +384,7 @@ async fn crash_sigkill_at_varied_moments_loses_no_accepted_event_and_resends_onl
         );
         actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_no_violations(&seen);
 
     // Every batch the API lists ends `success` and was received.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -411,12 +417,7 @@ async fn crash_sigkill_at_varied_moments_loses_no_accepted_event_and_resends_onl
         actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
 
-    assert!(
-        seen.violations.is_empty(),
-        "{} violations, e.g. {:#?}",
-        seen.violations.len(),
-        &seen.violations[..seen.violations.len().min(10)]
-    );
+    assert_no_violations(&seen);
     let mut batches = 0;
     for (hook, batches_listed) in hooks.iter().zip(&listed) {
         let received = &seen.hooks[&hook.path];
