@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::actors::webhook::attempt_record;
 use crate::db;
-use crate::delivery::{self, payload, Endpoint};
+use crate::delivery::{self, payload};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::model::{now_millis, BatchId, BatchStatus, Webhook};
@@ -32,10 +32,9 @@ pub async fn send(engine: &Engine, webhook: &Webhook) -> Result<TestReport, Erro
         let (id, webhook_id, count) = (batch_id.clone(), webhook.id.clone(), events.len());
         engine.db().write(move |conn| db::batches::create_test(conn, &id, &webhook_id, count, now_millis())).await?;
     }
-    let endpoint = Endpoint { url: webhook.target_url.clone(), auth: webhook.auth.clone() };
     let settings = engine.settings();
     let body = payload::batch_body(&batch_id, 0, events);
-    let result = delivery::deliver(&endpoint, body, &settings.options).await;
+    let result = delivery::deliver(&webhook.target_url, &webhook.auth, body, &settings.options).await;
     let status = if result.is_success() { BatchStatus::Success } else { BatchStatus::Failed };
     let attempt = attempt_record(&batch_id, 0, &result);
     let webhook_id = webhook.id.clone();

@@ -41,10 +41,10 @@ pub struct DrainAll {
     pub grace: std::time::Duration,
 }
 
-/// A running webhook actor and the settings it was started with.
+/// A running webhook actor and the settings it was started with (shared with it).
 struct Running {
     addr: Addr<WebhookActor>,
-    webhook: Webhook,
+    webhook: Arc<Webhook>,
 }
 
 /// Supervises the webhook actors.
@@ -87,7 +87,8 @@ impl Registry {
         for webhook in enabled {
             let load = with_backlog.contains(&webhook.id);
             registry.write_routes(|routes| routes.upsert(&webhook));
-            let addr = registry.start_actor(&webhook, load);
+            let webhook = Arc::new(webhook);
+            let addr = registry.start_actor(webhook.clone(), load);
             registry.actors.insert(webhook.id.clone(), Running { addr, webhook });
         }
         registry
@@ -95,7 +96,7 @@ impl Registry {
 
     /// Starts a webhook's actor; `load_backlog` makes it read its stored events and
     /// unfinished batches first.
-    fn start_actor(&mut self, webhook: &Webhook, load_backlog: bool) -> Addr<WebhookActor> {
+    fn start_actor(&mut self, webhook: Arc<Webhook>, load_backlog: bool) -> Addr<WebhookActor> {
         let actor =
             WebhookActor::new(webhook, self.settings.clone(), self.db.clone(), self.notifier.clone(), load_backlog);
         if self.arbiters.is_empty() {
@@ -108,17 +109,16 @@ impl Registry {
 
     fn apply(&mut self, webhook: Webhook) {
         self.write_routes(|routes| routes.upsert(&webhook));
+        let webhook = Arc::new(webhook);
         let enabled = webhook.status == WebhookStatus::Enabled;
         match (self.actors.remove(&webhook.id), enabled) {
             (Some(running), true) => {
-                if running.webhook.target_url != webhook.target_url || running.webhook.auth != webhook.auth {
-                    running.addr.do_send(Reconfigure(webhook.clone()));
-                }
+                running.addr.do_send(Reconfigure(webhook.clone()));
                 self.actors.insert(webhook.id.clone(), Running { addr: running.addr, webhook });
             }
             (Some(running), false) => stop(running),
             (None, true) => {
-                let addr = self.start_actor(&webhook, true);
+                let addr = self.start_actor(webhook.clone(), true);
                 self.actors.insert(webhook.id.clone(), Running { addr, webhook });
             }
             (None, false) => {}
@@ -148,7 +148,7 @@ impl Registry {
         for id in dead {
             if let Some(running) = self.actors.remove(&id) {
                 log::warn!("webhook {id}: its actor stopped unexpectedly; restarting it from the database");
-                let addr = self.start_actor(&running.webhook, true);
+                let addr = self.start_actor(running.webhook.clone(), true);
                 self.actors.insert(id, Running { addr, webhook: running.webhook });
             }
         }
@@ -198,6 +198,7 @@ impl Handler<Dispatch> for Registry {
             }
         }
         if lost {
+            log::warn!("DBG dispatch lost");
             self.supervise();
         }
     }

@@ -16,8 +16,8 @@ use actix::prelude::*;
 use super::notifier::Wake;
 use super::DeliverySettings;
 use crate::db::{self, batches::AttemptRecord, Db};
-use crate::delivery::{self, payload, retry, AttemptResult, Endpoint};
-use crate::model::{now_millis, BatchId, BatchStatus, Webhook, WebhookId};
+use crate::delivery::{self, payload, retry, AttemptResult};
+use crate::model::{now_millis, BatchId, BatchStatus, Webhook};
 
 /// How long to wait before trying again when the database refuses a write.
 const DB_RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -46,7 +46,7 @@ pub struct Enqueue(pub Vec<PendingEvent>);
 /// The webhook's settings changed (target, auth…); later attempts use the new ones.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Reconfigure(pub Webhook);
+pub struct Reconfigure(pub Arc<Webhook>);
 
 /// Stop now. In-flight attempts are abandoned; their batches stay unfinished in the
 /// database and are delivered when the webhook's actor starts again.
@@ -69,8 +69,8 @@ enum Loading {
 
 /// The actor of one enabled webhook.
 pub struct WebhookActor {
-    id: WebhookId,
-    endpoint: Endpoint,
+    /// The webhook's settings, shared with the registry.
+    webhook: Arc<Webhook>,
     settings: Arc<DeliverySettings>,
     db: Db,
     notifier: Recipient<Wake>,
@@ -89,15 +89,14 @@ impl WebhookActor {
     /// An actor for `webhook`; with `load_backlog` it first reads what the database holds
     /// for it (needed unless the webhook is known to have nothing stored).
     pub fn new(
-        webhook: &Webhook,
+        webhook: Arc<Webhook>,
         settings: Arc<DeliverySettings>,
         db: Db,
         notifier: Recipient<Wake>,
         load_backlog: bool,
     ) -> Self {
         WebhookActor {
-            id: webhook.id.clone(),
-            endpoint: Endpoint { url: webhook.target_url.clone(), auth: webhook.auth.clone() },
+            webhook,
             settings,
             db,
             notifier,
@@ -112,14 +111,14 @@ impl WebhookActor {
     }
 
     fn load_backlog(&mut self, ctx: &mut Context<Self>) {
-        let id = self.id.clone();
+        let id = self.webhook.id.clone();
         self.db
             .read(move |conn| db::batches::load_backlog(conn, &id))
             .into_actor(self)
             .map(|result, act, ctx| match result {
                 Ok(backlog) => act.resume(backlog, ctx),
                 Err(e) => {
-                    log::error!("webhook {}: cannot read its backlog, trying again: {e}", act.id);
+                    log::error!("webhook {}: cannot read its backlog, trying again: {e}", act.webhook.id);
                     ctx.run_later(DB_RETRY_DELAY, |act, ctx| act.load_backlog(ctx));
                 }
             })
@@ -127,6 +126,13 @@ impl WebhookActor {
     }
 
     fn resume(&mut self, backlog: db::batches::Backlog, ctx: &mut Context<Self>) {
+        log::warn!(
+            "DBG {:p} resume upto={} unbatched={:?} batches={:?}",
+            self,
+            backlog.loaded_upto,
+            backlog.unbatched.iter().map(|u| u.0).collect::<Vec<_>>(),
+            backlog.batches.iter().map(|b| (b.0.id.clone(), b.1.len())).collect::<Vec<_>>()
+        );
         self.loaded_upto = backlog.loaded_upto;
         let arrived = match std::mem::replace(&mut self.loading, Loading::Done) {
             Loading::InProgress(events) => events,
@@ -213,8 +219,9 @@ impl WebhookActor {
     /// Records a batch of buffered events, then queues it for delivery.
     fn form_batch(&mut self, events: Vec<PendingEvent>, ctx: &mut Context<Self>) {
         let id = BatchId::generate();
-        let webhook = self.id.clone();
+        let webhook = self.webhook.id.clone();
         let delivery_ids: Vec<i64> = events.iter().map(|e| e.delivery_id).collect();
+        log::warn!("DBG {:p} form {} {:?}", self, id, delivery_ids);
         let batch = Batch { id: id.clone(), events: events.iter().map(|e| e.raw.clone()).collect(), retry_count: 0 };
         self.db
             .write(move |conn| db::batches::create(conn, &id, &webhook, &delivery_ids, now_millis()))
@@ -225,7 +232,7 @@ impl WebhookActor {
                     act.pump(ctx);
                 }
                 Err(e) => {
-                    log::error!("webhook {}: cannot record a batch, trying again: {e}", act.id);
+                    log::error!("webhook {}: cannot record a batch, trying again: {e}", act.webhook.id);
                     ctx.run_later(DB_RETRY_DELAY, move |act, ctx| act.form_batch(events, ctx));
                 }
             })
@@ -254,9 +261,9 @@ impl WebhookActor {
 
     fn attempt(&mut self, batch: Batch, ctx: &mut Context<Self>) {
         let body = payload::batch_body(&batch.id, batch.retry_count, &batch.events);
-        let endpoint = self.endpoint.clone();
+        let webhook = self.webhook.clone();
         let settings = self.settings.clone();
-        async move { delivery::deliver(&endpoint, body, &settings.options).await }
+        async move { delivery::deliver(&webhook.target_url, &webhook.auth, body, &settings.options).await }
             .into_actor(self)
             .map(move |result, act, ctx| act.record(batch, result, ctx))
             .spawn(ctx);
@@ -277,7 +284,7 @@ impl WebhookActor {
         if !result.is_success() {
             log::info!(
                 "webhook {}: batch {} attempt {} failed: {}",
-                self.id,
+                self.webhook.id,
                 batch.id,
                 batch.retry_count,
                 result.error().unwrap_or_default()
@@ -285,7 +292,7 @@ impl WebhookActor {
         }
         let next_attempt_at = retry_in.map(|d| now_millis() + d.as_millis() as i64);
         let attempt = attempt_record(&batch.id, batch.retry_count, &result);
-        let webhook = self.id.clone();
+        let webhook = self.webhook.id.clone();
         let attempted_at = result.attempted_at;
         let error = result.error();
         self.db
@@ -304,7 +311,9 @@ impl WebhookActor {
                 match written {
                     Ok(true) => act.notifier.do_send(Wake),
                     Ok(false) => {}
-                    Err(e) => log::error!("webhook {}: cannot record an attempt of batch {}: {e}", act.id, batch.id),
+                    Err(e) => {
+                        log::error!("webhook {}: cannot record an attempt of batch {}: {e}", act.webhook.id, batch.id)
+                    }
                 }
                 act.in_flight -= 1;
                 if let Some(delay) = retry_in {
@@ -356,6 +365,12 @@ impl Handler<Enqueue> for WebhookActor {
         match &mut self.loading {
             Loading::InProgress(waiting) => waiting.extend(msg.0),
             Loading::Done => {
+                log::warn!(
+                    "DBG {:p} enqueue upto={} {:?}",
+                    self,
+                    self.loaded_upto,
+                    msg.0.iter().map(|e| e.delivery_id).collect::<Vec<_>>()
+                );
                 // The backlog is read while the mailbox waits (`wait` in `started`), so an
                 // Enqueue sent meanwhile is handled only now, and its events may already be
                 // in the backlog: taking them again would deliver them twice.
@@ -372,7 +387,7 @@ impl Handler<Reconfigure> for WebhookActor {
 
     /// Takes the new target and auth for every later attempt.
     fn handle(&mut self, msg: Reconfigure, _ctx: &mut Self::Context) {
-        self.endpoint = Endpoint { url: msg.0.target_url, auth: msg.0.auth };
+        self.webhook = msg.0;
     }
 }
 
@@ -386,7 +401,7 @@ impl Handler<Crash> for WebhookActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Crash, _ctx: &mut Self::Context) {
-        panic!("webhook {} crashed on purpose", self.id);
+        panic!("webhook {} crashed on purpose", self.webhook.id);
     }
 }
 

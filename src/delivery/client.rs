@@ -107,29 +107,19 @@ pub struct DeliveryOptions {
     pub secrets: SecretBox,
 }
 
-/// What one delivery needs besides the body.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub url: TargetUrl,
-    pub auth: Auth,
-}
-
-/// Delivers `body` to `endpoint` once and reports what happened. Never fails: every
+/// Delivers `body` to `url` with `auth` once and reports what happened. Never fails: every
 /// problem is an [`Outcome`].
-pub async fn deliver(endpoint: &Endpoint, body: Bytes, options: &DeliveryOptions) -> AttemptResult {
+pub async fn deliver(url: &TargetUrl, auth: &Auth, body: Bytes, options: &DeliveryOptions) -> AttemptResult {
     let attempted_at = now_millis();
     let started = Instant::now();
     let allow_private = options.allow_private_targets;
     let (outcome, status_code, response_body) =
-        match (blocked_literal(&endpoint.url, allow_private), endpoint.auth.header_value(&options.secrets)) {
+        match (blocked_literal(url, allow_private), auth.header_value(&options.secrets)) {
             (Some(blocked), _) => (Outcome::BlockedTarget(blocked.to_string()), None, None),
             (None, Err(e)) => (Outcome::Other(e.to_string()), None, None),
             (None, Ok(authorization)) => {
-                match tokio::time::timeout(
-                    options.delivery_timeout,
-                    post(&endpoint.url, authorization, body, allow_private),
-                )
-                .await
+                match tokio::time::timeout(options.delivery_timeout, post(url, authorization, body, allow_private))
+                    .await
                 {
                     Ok(result) => result,
                     Err(_) => (Outcome::Timeout, None, None),

@@ -8,4 +8,4 @@ pub mod guard;
 pub mod payload;
 pub mod retry;
 
-pub use client::{deliver, AttemptResult, DeliveryOptions, Endpoint, Outcome};
+pub use client::{deliver, AttemptResult, DeliveryOptions, Outcome};

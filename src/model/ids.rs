@@ -1,8 +1,10 @@
 //! Identifiers. Webhook and account ids carry a prefix so a person can tell them apart in
 //! logs; batch ids are 24 lowercase hex characters like the platform's own (a 4-byte
 //! timestamp and 8 random bytes), so they sort roughly by creation and never collide.
+//! An id is a shared string: the registry, the route table and the actor hold one copy.
 
 use std::fmt;
+use std::sync::Arc;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -18,13 +20,13 @@ macro_rules! string_id {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Wraps an id read from the database or a URL path (no validation: an
             /// unknown id simply finds nothing).
             pub fn from_string(s: impl Into<String>) -> Self {
-                Self(s.into())
+                Self(Arc::from(s.into()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -55,20 +57,20 @@ string_id!(
 
 impl WebhookId {
     pub fn generate() -> Self {
-        Self(format!("wh_{}", random_hex(12)))
+        Self::from_string(format!("wh_{}", random_hex(12)))
     }
 }
 
 impl AccountId {
     pub fn generate() -> Self {
-        Self(format!("acc_{}", random_hex(8)))
+        Self::from_string(format!("acc_{}", random_hex(8)))
     }
 }
 
 impl BatchId {
     pub fn generate() -> Self {
         let secs = chrono::Utc::now().timestamp() as u32;
-        Self(format!("{:08x}{}", secs, random_hex(8)))
+        Self::from_string(format!("{:08x}{}", secs, random_hex(8)))
     }
 }
 
