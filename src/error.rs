@@ -58,9 +58,10 @@ impl Error {
         }
     }
 
-    fn details(&self) -> Option<&Value> {
+    fn details(&self) -> Option<Value> {
         match self {
-            Error::InvalidRequest { details, .. } | Error::Validation { details, .. } => details.as_ref(),
+            Error::InvalidRequest { details, .. } | Error::Validation { details, .. } => details.clone(),
+            Error::TargetNotAllowed(_) => Some(json!({ "field": "targetUrl" })),
             _ => None,
         }
     }
@@ -116,7 +117,7 @@ impl ResponseError for Error {
         }
         let mut error = json!({ "code": self.code(), "message": self.to_string() });
         if let Some(details) = self.details() {
-            error["details"] = details.clone();
+            error["details"] = details;
         }
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Error::Unauthorized) {

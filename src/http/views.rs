@@ -19,6 +19,9 @@ pub struct WebhookView {
     disabled_reason: Option<DisabledReason>,
     health: Health,
     failing_since: Option<String>,
+    /// When a failing webhook will be disabled unless fixed (set once the failure email
+    /// has gone out).
+    disable_at: Option<String>,
     last_success_at: Option<String>,
     created_at: String,
     updated_at: String,
@@ -47,6 +50,7 @@ impl From<&Webhook> for WebhookView {
             disabled_reason: w.disabled_reason,
             health: w.health,
             failing_since: w.failing_since.map(format_millis),
+            disable_at: w.disable_at.map(format_millis),
             last_success_at: w.last_success_at.map(format_millis),
             created_at: format_millis(w.created_at),
             updated_at: format_millis(w.updated_at),
