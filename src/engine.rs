@@ -16,7 +16,7 @@ use crate::actors::notifier::{Notifier, UseRegistry};
 use crate::actors::registry::{CrashWebhook, Dispatch, DrainAll, Registry, WebhookChanged, WebhookRemoved};
 use crate::actors::routes::{RouteTable, SharedRoutes};
 use crate::actors::webhook::PendingEvent;
-use crate::actors::DeliverySettings;
+use crate::actors::{ActorDeps, DeliverySettings};
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db, DbError};
 use crate::error::Error;
@@ -110,10 +110,9 @@ impl Engine {
         let notifier = Notifier::start_in_arbiter(&control.handle(), move |_| notifier);
         let mut arbiters: Vec<Arbiter> = (0..config.effective_worker_threads()).map(|_| Arbiter::new()).collect();
         let routes: SharedRoutes = Arc::new(RwLock::new(RouteTable::default()));
+        let deps = ActorDeps { db: db.clone(), settings: settings.clone(), notifier: notifier.clone().recipient() };
         let registry = Registry::new(
-            db.clone(),
-            settings.clone(),
-            notifier.clone().recipient(),
+            deps,
             config.supervision_interval,
             arbiters.iter().map(Arbiter::handle).collect(),
             routes.clone(),

@@ -11,9 +11,20 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::db::Db;
 use crate::delivery::DeliveryOptions;
 use crate::secrets::SecretBox;
 use crate::Config;
+use actix::Recipient;
+
+/// What every webhook actor is started with.
+#[derive(Clone)]
+pub struct ActorDeps {
+    pub db: Db,
+    pub settings: Arc<DeliverySettings>,
+    /// Woken when a failing spell begins.
+    pub notifier: Recipient<notifier::Wake>,
+}
 
 /// The delivery settings every webhook actor shares.
 #[derive(Debug, Clone)]

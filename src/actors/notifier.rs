@@ -135,29 +135,48 @@ impl Pass {
                     Kind::Disabled => mail::disabled_email(&self.from, &to, &n.webhook),
                 }
             });
+        let (id, webhook, spell, kind) = (n.id, n.webhook.id.clone(), n.spell_started_at, n.kind);
+        // The email is recorded as sent (and the disable countdown started) before it goes
+        // out, so a crash right after the mail server took it cannot send it a second
+        // time; if sending fails, the record is undone and the email tried again later.
+        let claim = {
+            let webhook = webhook.clone();
+            self.db.write(move |conn| {
+                db::notifications::mark_sent(conn, id, sent_at)?;
+                if kind == Kind::Failing {
+                    db::webhooks::set_disable_deadline(conn, &webhook, spell, disable_at)?;
+                }
+                Ok(())
+            })
+        };
+        if let Err(e) = claim.await {
+            log::error!(
+                "notifier: cannot record the {kind:?} email about webhook {webhook} as sent, not sending it yet: {e}"
+            );
+            return;
+        }
         let outcome = match message {
             Ok(message) => self.mailer.send(message).await,
             Err(e) => Err(e),
         };
-        let (id, webhook, spell, kind) = (n.id, n.webhook.id.clone(), n.spell_started_at, n.kind);
         let recorded = match outcome {
             Ok(()) => {
                 log::info!("notifier: sent the {kind:?} email about webhook {webhook}");
-                self.db
-                    .write(move |conn| {
-                        db::notifications::mark_sent(conn, id, sent_at)?;
-                        if kind == Kind::Failing {
-                            db::webhooks::set_disable_deadline(conn, &webhook, spell, disable_at)?;
-                        }
-                        Ok(())
-                    })
-                    .await
+                Ok(())
             }
             Err(error) => {
                 let wait = self.retry_base.saturating_mul(1 << n.attempts.clamp(0, 16)).min(MAX_MAIL_RETRY);
                 log::warn!("notifier: email about webhook {webhook} not sent, trying again in {wait:?}: {error}");
                 let next = now_millis() + wait.as_millis() as i64;
-                self.db.write(move |conn| db::notifications::mark_failed(conn, id, &error, next)).await
+                self.db
+                    .write(move |conn| {
+                        db::notifications::mark_failed(conn, id, &error, next)?;
+                        if kind == Kind::Failing {
+                            db::webhooks::clear_disable_deadline(conn, &webhook, spell)?;
+                        }
+                        Ok(())
+                    })
+                    .await
             }
         };
         if let Err(e) = recorded {

@@ -8,11 +8,9 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::notifier::Wake;
 use super::routes::SharedRoutes;
 use super::webhook::{Crash, Drain, Enqueue, PendingEvent, Reconfigure, Stop, WebhookActor};
-use super::DeliverySettings;
-use crate::db::Db;
+use super::ActorDeps;
 use crate::model::{AccountId, Webhook, WebhookId, WebhookStatus};
 
 /// Freshly committed events, grouped by the webhook that must deliver them.
@@ -49,9 +47,7 @@ struct Running {
 
 /// Supervises the webhook actors.
 pub struct Registry {
-    db: Db,
-    settings: Arc<DeliverySettings>,
-    notifier: Recipient<Wake>,
+    deps: ActorDeps,
     supervision_interval: std::time::Duration,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
@@ -65,25 +61,15 @@ impl Registry {
     /// others have nothing stored to pick up, which keeps a start with many idle webhooks
     /// fast.
     pub fn new(
-        db: Db,
-        settings: Arc<DeliverySettings>,
-        notifier: Recipient<Wake>,
+        deps: ActorDeps,
         supervision_interval: std::time::Duration,
         arbiters: Vec<ArbiterHandle>,
         routes: SharedRoutes,
         enabled: Vec<Webhook>,
         with_backlog: HashSet<WebhookId>,
     ) -> Self {
-        let mut registry = Registry {
-            db,
-            settings,
-            notifier,
-            supervision_interval,
-            arbiters,
-            next_arbiter: 0,
-            routes,
-            actors: HashMap::new(),
-        };
+        let mut registry =
+            Registry { deps, supervision_interval, arbiters, next_arbiter: 0, routes, actors: HashMap::new() };
         for webhook in enabled {
             let load = with_backlog.contains(&webhook.id);
             registry.write_routes(|routes| routes.upsert(&webhook));
@@ -97,8 +83,7 @@ impl Registry {
     /// Starts a webhook's actor; `load_backlog` makes it read its stored events and
     /// unfinished batches first.
     fn start_actor(&mut self, webhook: Arc<Webhook>, load_backlog: bool) -> Addr<WebhookActor> {
-        let actor =
-            WebhookActor::new(webhook, self.settings.clone(), self.db.clone(), self.notifier.clone(), load_backlog);
+        let actor = WebhookActor::new(webhook, self.deps.clone(), load_backlog);
         if self.arbiters.is_empty() {
             return actor.start();
         }

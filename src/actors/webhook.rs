@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::notifier::Wake;
-use super::DeliverySettings;
+use super::{ActorDeps, DeliverySettings};
 use crate::db::{self, batches::AttemptRecord, Db};
 use crate::delivery::{self, payload, retry, AttemptResult};
 use crate::model::{now_millis, BatchId, BatchStatus, Webhook};
@@ -88,13 +88,8 @@ pub struct WebhookActor {
 impl WebhookActor {
     /// An actor for `webhook`; with `load_backlog` it first reads what the database holds
     /// for it (needed unless the webhook is known to have nothing stored).
-    pub fn new(
-        webhook: Arc<Webhook>,
-        settings: Arc<DeliverySettings>,
-        db: Db,
-        notifier: Recipient<Wake>,
-        load_backlog: bool,
-    ) -> Self {
+    pub fn new(webhook: Arc<Webhook>, deps: ActorDeps, load_backlog: bool) -> Self {
+        let ActorDeps { db, settings, notifier } = deps;
         WebhookActor {
             webhook,
             settings,

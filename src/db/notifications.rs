@@ -113,7 +113,7 @@ pub fn next_due(conn: &mut Conn) -> QueryResult<Option<Millis>> {
         .first(conn)
 }
 
-/// Notes that an email went out.
+/// Notes that an email is going out (recorded first, so a crash cannot send it twice).
 pub fn mark_sent(conn: &mut Conn, id: i64, at: Millis) -> QueryResult<()> {
     diesel::update(notifications::table.find(id))
         .set((notifications::sent_at.eq(at), notifications::attempts.eq(notifications::attempts + 1)))
@@ -121,11 +121,11 @@ pub fn mark_sent(conn: &mut Conn, id: i64, at: Millis) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Notes a failed try and when to try again.
+/// Notes a failed try (undoing [`mark_sent`]) and when to try again.
 pub fn mark_failed(conn: &mut Conn, id: i64, error: &str, next_attempt_at: Millis) -> QueryResult<()> {
     diesel::update(notifications::table.find(id))
         .set((
-            notifications::attempts.eq(notifications::attempts + 1),
+            notifications::sent_at.eq(None::<Millis>),
             notifications::last_error.eq(error),
             notifications::next_attempt_at.eq(next_attempt_at),
         ))

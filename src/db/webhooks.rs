@@ -303,6 +303,14 @@ pub fn set_disable_deadline(conn: &mut Conn, id: &WebhookId, spell_started_at: i
     .map(drop)
 }
 
+/// Undoes [`set_disable_deadline`] when the failure email could not be sent after all.
+pub fn clear_disable_deadline(conn: &mut Conn, id: &WebhookId, spell_started_at: i64) -> QueryResult<()> {
+    diesel::update(webhooks::table.find(id.as_str()).filter(webhooks::failing_since.eq(spell_started_at)))
+        .set(webhooks::disable_at.eq(None::<i64>))
+        .execute(conn)
+        .map(drop)
+}
+
 /// True when some enabled webhook's disable deadline has passed: a cheap read that
 /// spares the writer a transaction on every notifier tick.
 pub fn any_overdue(conn: &mut Conn, now: i64) -> QueryResult<bool> {
