@@ -183,7 +183,6 @@ impl Handler<Dispatch> for Registry {
             }
         }
         if lost {
-            log::warn!("DBG dispatch lost");
             self.supervise();
         }
     }

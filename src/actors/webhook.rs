@@ -121,13 +121,6 @@ impl WebhookActor {
     }
 
     fn resume(&mut self, backlog: db::batches::Backlog, ctx: &mut Context<Self>) {
-        log::warn!(
-            "DBG {:p} resume upto={} unbatched={:?} batches={:?}",
-            self,
-            backlog.loaded_upto,
-            backlog.unbatched.iter().map(|u| u.0).collect::<Vec<_>>(),
-            backlog.batches.iter().map(|b| (b.0.id.clone(), b.1.len())).collect::<Vec<_>>()
-        );
         self.loaded_upto = backlog.loaded_upto;
         let arrived = match std::mem::replace(&mut self.loading, Loading::Done) {
             Loading::InProgress(events) => events,
@@ -216,7 +209,6 @@ impl WebhookActor {
         let id = BatchId::generate();
         let webhook = self.webhook.id.clone();
         let delivery_ids: Vec<i64> = events.iter().map(|e| e.delivery_id).collect();
-        log::warn!("DBG {:p} form {} {:?}", self, id, delivery_ids);
         let batch = Batch { id: id.clone(), events: events.iter().map(|e| e.raw.clone()).collect(), retry_count: 0 };
         self.db
             .write(move |conn| db::batches::create(conn, &id, &webhook, &delivery_ids, now_millis()))
@@ -360,12 +352,6 @@ impl Handler<Enqueue> for WebhookActor {
         match &mut self.loading {
             Loading::InProgress(waiting) => waiting.extend(msg.0),
             Loading::Done => {
-                log::warn!(
-                    "DBG {:p} enqueue upto={} {:?}",
-                    self,
-                    self.loaded_upto,
-                    msg.0.iter().map(|e| e.delivery_id).collect::<Vec<_>>()
-                );
                 // The backlog is read while the mailbox waits (`wait` in `started`), so an
                 // Enqueue sent meanwhile is handled only now, and its events may already be
                 // in the backlog: taking them again would deliver them twice.
