@@ -28,6 +28,10 @@ use crate::support::{event, Api, Receiver, TestServer};
 
 const SOON: Duration = Duration::from_secs(10);
 
+/// The receivers' path: only deliveries to it are counted (a port may have served
+/// another test before).
+const HOOK: &str = "/hostile-input";
+
 /// The fields the validator checks.
 const CHECKED_FIELDS: [&str; 5] = ["status", "messageId", "recipient", "timestamp", "source"];
 
@@ -308,7 +312,7 @@ async fn sentinel(api: &Api, receiver: &Receiver, id: &str) -> Vec<String> {
     api.ingest(&json!([event("open", id)])).await;
     let start = std::time::Instant::now();
     loop {
-        let ids = all_message_ids(&receiver.requests());
+        let ids = all_message_ids(&receiver.requests_to(HOOK));
         if ids.iter().any(|m| m == id) {
             return ids;
         }
@@ -325,7 +329,7 @@ fn hostile_input_ingest_route_refuses_generated_malformed_bodies() {
     let receiver = Receiver::start();
     let (server, webhook) = system.block_on(async {
         let server = TestServer::start(|_| {}).await;
-        let webhook = id_of(&server.api.create_webhook("all", &receiver.url("/hook")).await);
+        let webhook = id_of(&server.api.create_webhook("all", &receiver.url(HOOK)).await);
         (server, webhook)
     });
     let mut runner = TestRunner::new(config(128));
@@ -616,7 +620,7 @@ async fn hostile_input_hand_written_requests_get_4xx_json_on_every_route() {
     let receiver = Receiver::start();
     let server = TestServer::start(|_| {}).await;
     let api = &server.api;
-    let webhook = api.create_webhook("target", &receiver.url("/hook")).await;
+    let webhook = api.create_webhook("target", &receiver.url(HOOK)).await;
     let id = id_of(&webhook);
     let webhook_path = format!("/v1/webhooks/{id}");
 
@@ -652,13 +656,13 @@ async fn hostile_input_deep_nesting_inside_a_valid_event_is_kept_verbatim() {
     // event is opaque data and is delivered exactly as sent.
     let receiver = Receiver::start();
     let server = TestServer::start(|_| {}).await;
-    server.api.create_webhook("all", &receiver.url("/hook")).await;
+    server.api.create_webhook("all", &receiver.url(HOOK)).await;
     let deep = String::from_utf8(nested_arrays(100_000)).unwrap();
     let text = format!(r#"{{"status":"open","messageId":"deep","recipient":"r","timestamp":1,"x":{deep}}}"#);
     let res =
         server.api.request("POST", "/v1/events", Some("application/json"), Some(format!("[{text}]").into())).await;
     assert_eq!((res.status, &res.body), (202, &json!({ "accepted": 1 })), "{}", res.text);
-    let delivered = receiver.wait_for_count_async(1, SOON).await;
+    let delivered = receiver.wait_for_path_async(HOOK, 1, SOON).await;
     let body = delivered[0].text();
     assert!(body.ends_with(&format!(r#","events":[{text}]}}"#)), "the event was not delivered verbatim");
 }

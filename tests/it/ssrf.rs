@@ -138,7 +138,8 @@ async fn ssrf_a_stored_internal_target_is_refused_again_at_connect_time() {
         assert_blocked(&attempts[0], &format!("{what}, test batch"));
     }
     actix_rt::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(receiver.count(), 0, "the guarded engine reached the receiver: {:?}", receiver.requests());
+    let reached = [receiver.requests_to("/literal"), receiver.requests_to("/by-name")].concat();
+    assert!(reached.is_empty(), "the guarded engine reached the receiver: {reached:?}");
 }
 
 /// Two receivers: the webhook's, which redirects to the other.
@@ -153,7 +154,7 @@ fn redirecting_pair() -> (Receiver, Receiver) {
 async fn ssrf_redirects_are_never_followed() {
     let (redirecting, elsewhere) = redirecting_pair();
     let server = TestServer::start(|config| config.retry_schedule = vec![Duration::from_secs(3600)]).await;
-    let id = id_of(&server.api.create_webhook("redirected", &redirecting.url("/hook")).await);
+    let id = id_of(&server.api.create_webhook("redirected", &redirecting.url("/redirected")).await);
 
     server.api.ingest(&json!([event("open", "m-1")])).await;
     let batch = wait_newest_batch(&server.api, &id, "retrying", SOON).await;
@@ -165,7 +166,9 @@ async fn ssrf_redirects_are_never_followed() {
     assert_eq!(report.body["success"], false, "{}", report.text);
     assert_eq!(report.body["statusCode"], 302, "{}", report.text);
 
-    assert_eq!(redirecting.count(), 2, "one batch and one test batch: {:?}", redirecting.requests());
+    let redirected = redirecting.requests_to("/redirected");
+    assert_eq!(redirected.len(), 2, "one batch and one test batch: {redirected:?}");
     actix_rt::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(elsewhere.count(), 0, "the redirect was followed: {:?}", elsewhere.requests());
+    let followed = elsewhere.requests_to("/elsewhere");
+    assert!(followed.is_empty(), "the redirect was followed: {followed:?}");
 }

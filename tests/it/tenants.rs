@@ -23,6 +23,8 @@ const SOON: Duration = Duration::from_secs(10);
 struct Tenant {
     api: Api,
     receiver: Receiver,
+    /// The path of the receiver its webhooks deliver to.
+    path: String,
     webhooks: Vec<String>,
     /// A batch of the first webhook.
     batch: String,
@@ -33,9 +35,10 @@ impl Tenant {
     /// every webhook's batch was delivered.
     async fn set_up(api: Api, prefix: &str, count: usize) -> Tenant {
         let receiver = Receiver::start();
+        let path = format!("/tenant-{prefix}");
         let mut webhooks = Vec::new();
         for i in 0..count {
-            webhooks.push(id_of(&api.create_webhook(&format!("{prefix} {i}"), &receiver.url(prefix)).await));
+            webhooks.push(id_of(&api.create_webhook(&format!("{prefix} {i}"), &receiver.url(&path)).await));
         }
         api.ingest(&json!([event("open", &format!("{prefix}-1"))])).await;
         let mut batch = String::new();
@@ -45,7 +48,12 @@ impl Tenant {
                 batch = newest["batchId"].as_str().unwrap().to_owned();
             }
         }
-        Tenant { api, receiver, webhooks, batch }
+        Tenant { api, receiver, path, webhooks, batch }
+    }
+
+    /// How many deliveries its webhooks got.
+    fn delivered(&self) -> usize {
+        self.receiver.requests_to(&self.path).len()
     }
 
     /// Everything the account can see: its webhook list and each webhook's batches.
@@ -105,7 +113,7 @@ async fn tenants_another_accounts_ids_answer_404_and_nothing_changes() {
     let a = Tenant::set_up(server.api.clone(), "a", 2).await;
     let b = Tenant::set_up(server.api.with_key(Some(&key_b)), "b", 1).await;
     let (before_a, before_b) = (a.snapshot().await, b.snapshot().await);
-    let (sent_a, sent_b) = (a.receiver.count(), b.receiver.count());
+    let (sent_a, sent_b) = (a.delivered(), b.delivered());
 
     attack(&b, &a).await;
     attack(&a, &b).await;
@@ -113,7 +121,7 @@ async fn tenants_another_accounts_ids_answer_404_and_nothing_changes() {
     assert_eq!(a.snapshot().await, before_a, "another account changed a's webhooks or batches");
     assert_eq!(b.snapshot().await, before_b, "another account changed b's webhooks or batches");
     actix_rt::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!((a.receiver.count(), b.receiver.count()), (sent_a, sent_b), "a test batch was sent for the attacker");
+    assert_eq!((a.delivered(), b.delivered()), (sent_a, sent_b), "a test batch was sent for the attacker");
 }
 
 #[actix_rt::test]
@@ -142,7 +150,7 @@ async fn tenants_every_route_without_a_valid_key_is_a_json_401_and_changes_nothi
     let server = TestServer::start(|_| {}).await;
     let a = Tenant::set_up(server.api.clone(), "a", 1).await;
     let before = a.snapshot().await;
-    let sent = a.receiver.count();
+    let sent = a.delivered();
     let id = &a.webhooks[0];
     let w = format!("/v1/webhooks/{id}");
     let routes: Vec<(&str, String, Option<Value>)> = vec![
@@ -187,7 +195,7 @@ async fn tenants_every_route_without_a_valid_key_is_a_json_401_and_changes_nothi
     assert_eq!(a.snapshot().await, before, "an unauthorized request changed something");
     // Nothing was ingested or sent: the next delivery holds only a sentinel.
     a.api.ingest(&json!([event("open", "sentinel")])).await;
-    let requests = a.receiver.wait_for_count_async(sent + 1, SOON).await;
+    let requests = a.receiver.wait_for_path_async(&a.path, sent + 1, SOON).await;
     assert_eq!(all_message_ids(&requests[sent..]), ["sentinel"], "an unauthorized ingest was stored");
 }
 
@@ -199,8 +207,8 @@ async fn tenants_events_reach_only_their_own_accounts_webhooks() {
     let api_b = server.api.with_key(Some(&key_b));
     let (receiver_a, receiver_b) = (Receiver::start(), Receiver::start());
     // Same source and event types on both sides: only the account tells them apart.
-    api_a.create_webhook("a", &receiver_a.url("/a")).await;
-    api_b.create_webhook("b", &receiver_b.url("/b")).await;
+    api_a.create_webhook("a", &receiver_a.url("/tenant-a")).await;
+    api_b.create_webhook("b", &receiver_b.url("/tenant-b")).await;
 
     for round in 0..5 {
         let a_events: Vec<Value> = (0..4).map(|i| event("open", &format!("a-{round}-{i}"))).collect();
@@ -217,10 +225,12 @@ async fn tenants_events_reach_only_their_own_accounts_webhooks() {
     api_a.ingest(&json!([event("open", "a-sentinel")])).await;
     api_b.ingest(&json!([event("open", "b-sentinel")])).await;
 
-    for (receiver, prefix, expected) in [(&receiver_a, "a-", 22), (&receiver_b, "b-", 7)] {
+    for (receiver, path, prefix, expected) in
+        [(&receiver_a, "/tenant-a", "a-", 22), (&receiver_b, "/tenant-b", "b-", 7)]
+    {
         let start = std::time::Instant::now();
         let ids = loop {
-            let ids = all_message_ids(&receiver.requests());
+            let ids = all_message_ids(&receiver.requests_to(path));
             if ids.iter().any(|id| id == &format!("{prefix}sentinel")) && ids.len() >= expected {
                 break ids;
             }

@@ -258,6 +258,34 @@ impl Receiver {
         lock(&self.inner.shared.requests).clear();
     }
 
+    /// The requests received so far on `path` only. The machine is shared: a port this
+    /// receiver was given may have belonged to a receiver of another test (or another
+    /// test process) whose engine still retries to it, so exact counts look at a path of
+    /// their own.
+    pub fn requests_to(&self, path: &str) -> Vec<Received> {
+        lock(&self.inner.shared.requests).iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    /// Waits (async, polling every 10ms) until at least `n` requests arrived on `path`,
+    /// then returns those; panics after `timeout` saying what arrived.
+    pub async fn wait_for_path_async(&self, path: &str, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.requests_to(path);
+            if got.len() >= n {
+                return got;
+            }
+            if Instant::now() >= deadline {
+                let seen: Vec<String> = self.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+                panic!(
+                    "receiver on port {}: timed out after {timeout:?} waiting for {n} request(s) to {path}; got {seen:?}",
+                    self.inner.port
+                );
+            }
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Block (std::thread::sleep, every 10ms) until at least `n` requests
     /// arrived, then return all of them. Panics after `timeout` saying how
     /// many arrived. Fine from sync tests; in async tests prefer
