@@ -11,7 +11,7 @@ use actix::prelude::*;
 use super::routes::SharedRoutes;
 use super::webhook::{Crash, Drain, Enqueue, PendingEvent, Reconfigure, Stop, WebhookActor};
 use super::ActorDeps;
-use crate::model::{AccountId, Webhook, WebhookId, WebhookStatus};
+use crate::model::{AccountId, DeliveryTarget, Webhook, WebhookId, WebhookStatus};
 
 /// Freshly committed events, grouped by the webhook that must deliver them.
 #[derive(Message)]
@@ -42,7 +42,7 @@ pub struct DrainAll {
 /// A running webhook actor and the settings it was started with (shared with it).
 struct Running {
     addr: Addr<WebhookActor>,
-    webhook: Arc<Webhook>,
+    target: Arc<DeliveryTarget>,
 }
 
 /// Supervises the webhook actors.
@@ -73,17 +73,17 @@ impl Registry {
         for webhook in enabled {
             let load = with_backlog.contains(&webhook.id);
             registry.write_routes(|routes| routes.upsert(&webhook));
-            let webhook = Arc::new(webhook);
-            let addr = registry.start_actor(webhook.clone(), load);
-            registry.actors.insert(webhook.id.clone(), Running { addr, webhook });
+            let target = Arc::new(webhook.delivery_target());
+            let addr = registry.start_actor(target.clone(), load);
+            registry.actors.insert(webhook.id, Running { addr, target });
         }
         registry
     }
 
     /// Starts a webhook's actor; `load_backlog` makes it read its stored events and
     /// unfinished batches first.
-    fn start_actor(&mut self, webhook: Arc<Webhook>, load_backlog: bool) -> Addr<WebhookActor> {
-        let actor = WebhookActor::new(webhook, self.deps.clone(), load_backlog);
+    fn start_actor(&mut self, target: Arc<DeliveryTarget>, load_backlog: bool) -> Addr<WebhookActor> {
+        let actor = WebhookActor::new(target, self.deps.clone(), load_backlog);
         if self.arbiters.is_empty() {
             return actor.start();
         }
@@ -94,17 +94,19 @@ impl Registry {
 
     fn apply(&mut self, webhook: Webhook) {
         self.write_routes(|routes| routes.upsert(&webhook));
-        let webhook = Arc::new(webhook);
+        let target = Arc::new(webhook.delivery_target());
         let enabled = webhook.status == WebhookStatus::Enabled;
         match (self.actors.remove(&webhook.id), enabled) {
             (Some(running), true) => {
-                running.addr.do_send(Reconfigure(webhook.clone()));
-                self.actors.insert(webhook.id.clone(), Running { addr: running.addr, webhook });
+                if running.target != target {
+                    running.addr.do_send(Reconfigure(target.clone()));
+                }
+                self.actors.insert(webhook.id, Running { addr: running.addr, target });
             }
             (Some(running), false) => stop(running),
             (None, true) => {
-                let addr = self.start_actor(webhook.clone(), true);
-                self.actors.insert(webhook.id.clone(), Running { addr, webhook });
+                let addr = self.start_actor(target.clone(), true);
+                self.actors.insert(webhook.id, Running { addr, target });
             }
             (None, false) => {}
         }
@@ -133,8 +135,8 @@ impl Registry {
         for id in dead {
             if let Some(running) = self.actors.remove(&id) {
                 log::warn!("webhook {id}: its actor stopped unexpectedly; restarting it from the database");
-                let addr = self.start_actor(running.webhook.clone(), true);
-                self.actors.insert(id, Running { addr, webhook: running.webhook });
+                let addr = self.start_actor(running.target.clone(), true);
+                self.actors.insert(id, Running { addr, target: running.target });
             }
         }
     }

@@ -17,7 +17,7 @@ use super::notifier::Wake;
 use super::{ActorDeps, DeliverySettings};
 use crate::db::{self, batches::AttemptRecord, Db};
 use crate::delivery::{self, payload, retry, AttemptResult};
-use crate::model::{now_millis, BatchId, BatchStatus, Webhook};
+use crate::model::{now_millis, BatchId, BatchStatus, DeliveryTarget};
 
 /// How long to wait before trying again when the database refuses a write.
 const DB_RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -46,7 +46,7 @@ pub struct Enqueue(pub Vec<PendingEvent>);
 /// The webhook's settings changed (target, auth…); later attempts use the new ones.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Reconfigure(pub Arc<Webhook>);
+pub struct Reconfigure(pub Arc<DeliveryTarget>);
 
 /// Stop now. In-flight attempts are abandoned; their batches stay unfinished in the
 /// database and are delivered when the webhook's actor starts again.
@@ -70,7 +70,7 @@ enum Loading {
 /// The actor of one enabled webhook.
 pub struct WebhookActor {
     /// The webhook's settings, shared with the registry.
-    webhook: Arc<Webhook>,
+    target: Arc<DeliveryTarget>,
     settings: Arc<DeliverySettings>,
     db: Db,
     notifier: Recipient<Wake>,
@@ -88,10 +88,10 @@ pub struct WebhookActor {
 impl WebhookActor {
     /// An actor for `webhook`; with `load_backlog` it first reads what the database holds
     /// for it (needed unless the webhook is known to have nothing stored).
-    pub fn new(webhook: Arc<Webhook>, deps: ActorDeps, load_backlog: bool) -> Self {
+    pub fn new(target: Arc<DeliveryTarget>, deps: ActorDeps, load_backlog: bool) -> Self {
         let ActorDeps { db, settings, notifier } = deps;
         WebhookActor {
-            webhook,
+            target,
             settings,
             db,
             notifier,
@@ -106,14 +106,14 @@ impl WebhookActor {
     }
 
     fn load_backlog(&mut self, ctx: &mut Context<Self>) {
-        let id = self.webhook.id.clone();
+        let id = self.target.id.clone();
         self.db
             .read(move |conn| db::batches::load_backlog(conn, &id))
             .into_actor(self)
             .map(|result, act, ctx| match result {
                 Ok(backlog) => act.resume(backlog, ctx),
                 Err(e) => {
-                    log::error!("webhook {}: cannot read its backlog, trying again: {e}", act.webhook.id);
+                    log::error!("webhook {}: cannot read its backlog, trying again: {e}", act.target.id);
                     ctx.run_later(DB_RETRY_DELAY, |act, ctx| act.load_backlog(ctx));
                 }
             })
@@ -207,7 +207,7 @@ impl WebhookActor {
     /// Records a batch of buffered events, then queues it for delivery.
     fn form_batch(&mut self, events: Vec<PendingEvent>, ctx: &mut Context<Self>) {
         let id = BatchId::generate();
-        let webhook = self.webhook.id.clone();
+        let webhook = self.target.id.clone();
         let delivery_ids: Vec<i64> = events.iter().map(|e| e.delivery_id).collect();
         let batch = Batch { id: id.clone(), events: events.iter().map(|e| e.raw.clone()).collect(), retry_count: 0 };
         self.db
@@ -219,7 +219,7 @@ impl WebhookActor {
                     act.pump(ctx);
                 }
                 Err(e) => {
-                    log::error!("webhook {}: cannot record a batch, trying again: {e}", act.webhook.id);
+                    log::error!("webhook {}: cannot record a batch, trying again: {e}", act.target.id);
                     ctx.run_later(DB_RETRY_DELAY, move |act, ctx| act.form_batch(events, ctx));
                 }
             })
@@ -248,9 +248,9 @@ impl WebhookActor {
 
     fn attempt(&mut self, batch: Batch, ctx: &mut Context<Self>) {
         let body = payload::batch_body(&batch.id, batch.retry_count, &batch.events);
-        let webhook = self.webhook.clone();
+        let target = self.target.clone();
         let settings = self.settings.clone();
-        async move { delivery::deliver(&webhook.target_url, &webhook.auth, body, &settings.options).await }
+        async move { delivery::deliver(&target.url, &target.auth, body, &settings.options).await }
             .into_actor(self)
             .map(move |result, act, ctx| act.record(batch, result, ctx))
             .spawn(ctx);
@@ -271,7 +271,7 @@ impl WebhookActor {
         if !result.is_success() {
             log::info!(
                 "webhook {}: batch {} attempt {} failed: {}",
-                self.webhook.id,
+                self.target.id,
                 batch.id,
                 batch.retry_count,
                 result.error().unwrap_or_default()
@@ -279,7 +279,7 @@ impl WebhookActor {
         }
         let next_attempt_at = retry_in.map(|d| now_millis() + d.as_millis() as i64);
         let attempt = attempt_record(&batch.id, batch.retry_count, &result);
-        let webhook = self.webhook.id.clone();
+        let webhook = self.target.id.clone();
         let attempted_at = result.attempted_at;
         let error = result.error();
         self.db
@@ -299,7 +299,7 @@ impl WebhookActor {
                     Ok(true) => act.notifier.do_send(Wake),
                     Ok(false) => {}
                     Err(e) => {
-                        log::error!("webhook {}: cannot record an attempt of batch {}: {e}", act.webhook.id, batch.id)
+                        log::error!("webhook {}: cannot record an attempt of batch {}: {e}", act.target.id, batch.id)
                     }
                 }
                 act.in_flight -= 1;
@@ -368,7 +368,7 @@ impl Handler<Reconfigure> for WebhookActor {
 
     /// Takes the new target and auth for every later attempt.
     fn handle(&mut self, msg: Reconfigure, _ctx: &mut Self::Context) {
-        self.webhook = msg.0;
+        self.target = msg.0;
     }
 }
 
@@ -382,7 +382,7 @@ impl Handler<Crash> for WebhookActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Crash, _ctx: &mut Self::Context) {
-        panic!("webhook {} crashed on purpose", self.webhook.id);
+        panic!("webhook {} crashed on purpose", self.target.id);
     }
 }
 

@@ -28,6 +28,6 @@ pub fn format_millis(ms: Millis) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 mod webhook;
-pub use webhook::{DisabledReason, Health, Source, Webhook, WebhookStatus};
+pub use webhook::{DeliveryTarget, DisabledReason, Health, Source, Webhook, WebhookStatus};
 mod batch;
 pub use batch::BatchStatus;

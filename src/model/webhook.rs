@@ -91,7 +91,21 @@ pub struct Webhook {
     pub disable_at: Option<Millis>,
 }
 
+/// Where and how a webhook's batches are sent: all its actor needs to know, and small,
+/// since one is kept in memory for every enabled webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryTarget {
+    pub id: WebhookId,
+    pub url: TargetUrl,
+    pub auth: Auth,
+}
+
 impl Webhook {
+    /// The part of this webhook that delivery needs.
+    pub fn delivery_target(&self) -> DeliveryTarget {
+        DeliveryTarget { id: self.id.clone(), url: self.target_url.clone(), auth: self.auth.clone() }
+    }
+
     /// True when this webhook should receive an event of this type and source.
     pub fn wants(&self, event_type: EventType, source: &str) -> bool {
         self.status == WebhookStatus::Enabled && self.events.contains(event_type) && self.source.matches(source)
