@@ -76,7 +76,7 @@ impl Engine {
             .map_err(|e| DbError::Connection(format!("database start-up failed: {e}")))??;
         let generated_api_key = ensure_account(&db, &config).await?;
         db.write(db::webhooks::sweep_orphans).await?;
-        let enabled = db.read(db::webhooks::list_enabled).await?;
+        let enabled = db.read(db::webhooks::list_enabled_for_start).await?;
         let with_backlog =
             db.read(db::batches::webhooks_with_backlog).await?.into_iter().map(WebhookId::from_string).collect();
 

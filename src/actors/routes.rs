@@ -25,9 +25,9 @@ struct AccountRoutes {
 }
 
 impl AccountRoutes {
-    fn insert(&mut self, webhook: &Webhook) {
-        let route = Route { webhook: webhook.id.clone(), events: webhook.events };
-        let place = match &webhook.source {
+    fn insert(&mut self, id: &WebhookId, source: &Source, events: EventSet) {
+        let route = Route { webhook: id.clone(), events };
+        let place = match source {
             Source::All => {
                 self.any_source.push(route);
                 None
@@ -37,7 +37,7 @@ impl AccountRoutes {
                 Some(name.clone())
             }
         };
-        self.placed.insert(webhook.id.clone(), place);
+        self.placed.insert(id.clone(), place);
     }
 
     fn remove(&mut self, webhook: &WebhookId) {
@@ -79,8 +79,13 @@ impl RouteTable {
     pub fn upsert(&mut self, webhook: &Webhook) {
         self.remove(&webhook.account_id, &webhook.id);
         if webhook.status == WebhookStatus::Enabled {
-            self.by_account.entry(webhook.account_id.clone()).or_default().insert(webhook);
+            self.insert(&webhook.account_id, &webhook.id, &webhook.source, webhook.events);
         }
+    }
+
+    /// Adds the route of an enabled webhook that has none yet (start-up).
+    pub fn insert(&mut self, account: &AccountId, id: &WebhookId, source: &Source, events: EventSet) {
+        self.by_account.entry(account.clone()).or_default().insert(id, source, events);
     }
 
     /// Removes a webhook's route, if it has one.

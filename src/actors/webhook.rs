@@ -14,8 +14,8 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::notifier::Wake;
-use super::{ActorDeps, DeliverySettings};
-use crate::db::{self, batches::AttemptRecord, Db};
+use super::ActorDeps;
+use crate::db::{self, batches::AttemptRecord};
 use crate::delivery::{self, payload, retry, AttemptResult};
 use crate::model::{now_millis, BatchId, BatchStatus, DeliveryTarget};
 
@@ -71,9 +71,8 @@ enum Loading {
 pub struct WebhookActor {
     /// The webhook's settings, shared with the registry.
     target: Arc<DeliveryTarget>,
-    settings: Arc<DeliverySettings>,
-    db: Db,
-    notifier: Recipient<Wake>,
+    /// The database, the delivery settings and the notifier: shared by every webhook.
+    deps: Arc<ActorDeps>,
     loading: Loading,
     /// Delivery rows at or below this id were part of the backlog read at start.
     loaded_upto: i64,
@@ -88,13 +87,10 @@ pub struct WebhookActor {
 impl WebhookActor {
     /// An actor for `webhook`; with `load_backlog` it first reads what the database holds
     /// for it (needed unless the webhook is known to have nothing stored).
-    pub fn new(target: Arc<DeliveryTarget>, deps: ActorDeps, load_backlog: bool) -> Self {
-        let ActorDeps { db, settings, notifier } = deps;
+    pub fn new(target: Arc<DeliveryTarget>, deps: Arc<ActorDeps>, load_backlog: bool) -> Self {
         WebhookActor {
             target,
-            settings,
-            db,
-            notifier,
+            deps,
             loading: if load_backlog { Loading::InProgress(Vec::new()) } else { Loading::Done },
             loaded_upto: 0,
             buffer: Vec::new(),
@@ -107,7 +103,8 @@ impl WebhookActor {
 
     fn load_backlog(&mut self, ctx: &mut Context<Self>) {
         let id = self.target.id.clone();
-        self.db
+        self.deps
+            .db
             .read(move |conn| db::batches::load_backlog(conn, &id))
             .into_actor(self)
             .map(|result, act, ctx| match result {
@@ -155,7 +152,7 @@ impl WebhookActor {
             // that is usually nothing, but an event stored just now (a new actor reading
             // its backlog while ingest commits) still waits for company.
             let waited = Duration::from_millis(now.saturating_sub(received_at).max(0) as u64);
-            match self.settings.batch_linger.checked_sub(waited) {
+            match self.deps.settings.batch_linger.checked_sub(waited) {
                 Some(left) if !left.is_zero() && !self.buffer.is_empty() => {
                     if let Some(timer) = self.linger.take() {
                         ctx.cancel_future(timer);
@@ -187,8 +184,8 @@ impl WebhookActor {
             return;
         }
         self.buffer.extend(events);
-        while self.buffer.len() >= self.settings.batch_max_events {
-            let rest = self.buffer.split_off(self.settings.batch_max_events);
+        while self.buffer.len() >= self.deps.settings.batch_max_events {
+            let rest = self.buffer.split_off(self.deps.settings.batch_max_events);
             let full = std::mem::replace(&mut self.buffer, rest);
             self.form_batch(full, ctx);
         }
@@ -197,7 +194,7 @@ impl WebhookActor {
                 ctx.cancel_future(timer);
             }
         } else if self.linger.is_none() {
-            self.linger = Some(ctx.run_later(self.settings.batch_linger, |act, ctx| {
+            self.linger = Some(ctx.run_later(self.deps.settings.batch_linger, |act, ctx| {
                 act.linger = None;
                 act.flush_buffer(ctx);
             }));
@@ -210,13 +207,21 @@ impl WebhookActor {
         let webhook = self.target.id.clone();
         let delivery_ids: Vec<i64> = events.iter().map(|e| e.delivery_id).collect();
         let batch = Batch { id: id.clone(), events: events.iter().map(|e| e.raw.clone()).collect(), retry_count: 0 };
-        self.db
+        self.deps
+            .db
             .write(move |conn| db::batches::create(conn, &id, &webhook, &delivery_ids, now_millis()))
             .into_actor(self)
             .map(move |result, act, ctx| match result {
-                Ok(()) => {
+                Ok(true) => {
                     act.ready.push_back(batch);
                     act.pump(ctx);
+                }
+                Ok(false) => {
+                    // Another batch holds some of these events: a predecessor of this
+                    // actor recorded it after our backlog was read. Our view is stale;
+                    // stop, and supervision restarts us from the database.
+                    log::warn!("webhook {}: events already batched elsewhere; reloading", act.target.id);
+                    ctx.stop();
                 }
                 Err(e) => {
                     log::error!("webhook {}: cannot record a batch, trying again: {e}", act.target.id);
@@ -237,7 +242,7 @@ impl WebhookActor {
             }
             return;
         }
-        while self.in_flight < self.settings.max_in_flight {
+        while self.in_flight < self.deps.settings.max_in_flight {
             let Some(batch) = self.ready.pop_front() else {
                 break;
             };
@@ -249,7 +254,7 @@ impl WebhookActor {
     fn attempt(&mut self, batch: Batch, ctx: &mut Context<Self>) {
         let body = payload::batch_body(&batch.id, batch.retry_count, &batch.events);
         let target = self.target.clone();
-        let settings = self.settings.clone();
+        let settings = self.deps.settings.clone();
         async move { delivery::deliver(&target.url, &target.auth, body, &settings.options).await }
             .into_actor(self)
             .map(move |result, act, ctx| act.record(batch, result, ctx))
@@ -261,7 +266,7 @@ impl WebhookActor {
         let retry_in = if result.is_success() {
             None
         } else {
-            retry::next_retry_delay(&self.settings.retry_schedule, batch.retry_count)
+            retry::next_retry_delay(&self.deps.settings.retry_schedule, batch.retry_count)
         };
         let status = match (result.is_success(), retry_in) {
             (true, _) => BatchStatus::Success,
@@ -282,7 +287,8 @@ impl WebhookActor {
         let webhook = self.target.id.clone();
         let attempted_at = result.attempted_at;
         let error = result.error();
-        self.db
+        self.deps
+            .db
             .write(move |conn| {
                 db::batches::record_attempt(conn, &attempt, status, next_attempt_at)?;
                 match status {
@@ -296,7 +302,7 @@ impl WebhookActor {
             .into_actor(self)
             .map(move |written, act, ctx| {
                 match written {
-                    Ok(true) => act.notifier.do_send(Wake),
+                    Ok(true) => act.deps.notifier.do_send(Wake),
                     Ok(false) => {}
                     Err(e) => {
                         log::error!("webhook {}: cannot record an attempt of batch {}: {e}", act.target.id, batch.id)

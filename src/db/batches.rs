@@ -53,14 +53,29 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
-/// Records a new batch and marks its delivery rows as belonging to it.
+/// Records a new batch and marks its delivery rows as belonging to it. Returns false, and
+/// records nothing, when some of the rows already belong to a batch.
 pub fn create(
     conn: &mut Conn,
     id: &BatchId,
     webhook: &WebhookId,
     delivery_ids: &[i64],
     created_at: Millis,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
+    // A delivery row belongs to one batch for good. An actor that is being replaced (a
+    // crash, a quick disable and enable) may still be recording a batch while its
+    // successor reads the backlog; whichever batch comes second must not take the rows
+    // again, or the events go out twice (and the first batch goes out empty).
+    for chunk in delivery_ids.chunks(1000) {
+        let taken: i64 = deliveries::table
+            .filter(deliveries::id.eq_any(chunk))
+            .filter(deliveries::batch_id.is_not_null())
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Ok(false);
+        }
+    }
     diesel::insert_into(batches::table)
         .values(NewBatch {
             id: id.as_str(),
@@ -77,7 +92,7 @@ pub fn create(
             .set(deliveries::batch_id.eq(id.as_str()))
             .execute(conn)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Records a test batch (its events are the built-in sample, not stored rows).

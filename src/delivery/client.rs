@@ -131,9 +131,9 @@ pub async fn deliver(url: &TargetUrl, auth: &Auth, body: Bytes, options: &Delive
 
 /// A literal address in the URL never reaches the resolver, so it is checked here.
 fn blocked_literal(url: &TargetUrl, allow_private: bool) -> Option<BlockedAddress> {
-    match url.host() {
-        TargetHost::Ip(ip) if !allow_private && guard::is_forbidden(*ip) => {
-            Some(BlockedAddress { host: ip.to_string(), addr: *ip })
+    match url.host_and_port()?.0 {
+        TargetHost::Ip(ip) if !allow_private && guard::is_forbidden(ip) => {
+            Some(BlockedAddress { host: ip.to_string(), addr: ip })
         }
         _ => None,
     }

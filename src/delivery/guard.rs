@@ -83,14 +83,15 @@ pub async fn check_target(url: &TargetUrl, allow_private: bool) -> Result<(), Bl
     if allow_private {
         return Ok(());
     }
-    match url.host() {
-        TargetHost::Ip(ip) => refuse_if_forbidden(&ip.to_string(), *ip),
+    let Some((host, port)) = url.host_and_port() else { return Ok(()) };
+    match host {
+        TargetHost::Ip(ip) => refuse_if_forbidden(&ip.to_string(), ip),
         TargetHost::Domain(name) => {
-            let lookup = tokio::net::lookup_host((name.as_str(), url.port()));
+            let lookup = tokio::net::lookup_host((name.as_str(), port));
             match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
                 Ok(Ok(addrs)) => {
                     let addrs: Vec<SocketAddr> = addrs.collect();
-                    check_resolved(name, &addrs)
+                    check_resolved(&name, &addrs)
                 }
                 _ => Ok(()),
             }

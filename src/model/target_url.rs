@@ -8,12 +8,12 @@ use std::net::IpAddr;
 /// The longest target URL accepted.
 pub const MAX_TARGET_URL_LEN: usize = 2048;
 
-/// A validated endpoint URL, kept exactly as the customer wrote it.
+/// A validated endpoint URL, kept exactly as the customer wrote it. Only the text is
+/// kept (one is held in memory per enabled webhook); its host and port are worked out
+/// when they are needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetUrl {
-    raw: String,
-    host: TargetHost,
-    port: u16,
+    raw: Box<str>,
 }
 
 /// The host part of a target URL.
@@ -56,26 +56,31 @@ impl TargetUrl {
         if !input.is_ascii() || input.parse::<http_uri::Uri>().is_err() {
             return Err(TargetUrlError::NotAscii);
         }
-        let host = match url.host() {
-            Some(url::Host::Ipv4(ip)) => TargetHost::Ip(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => TargetHost::Ip(IpAddr::V6(ip)),
-            Some(url::Host::Domain(name)) => TargetHost::Domain(name.to_owned()),
-            None => return Err(TargetUrlError::Invalid("missing host".into())),
-        };
-        let port = url.port_or_known_default().unwrap_or(80);
-        Ok(TargetUrl { raw: input.to_owned(), host, port })
+        if url.host().is_none() {
+            return Err(TargetUrlError::Invalid("missing host".into()));
+        }
+        Ok(TargetUrl { raw: input.into() })
+    }
+
+    /// A URL read back from storage, where it was validated on the way in.
+    pub fn from_stored(raw: String) -> Self {
+        TargetUrl { raw: raw.into_boxed_str() }
     }
 
     pub fn as_str(&self) -> &str {
         &self.raw
     }
 
-    pub fn host(&self) -> &TargetHost {
-        &self.host
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
+    /// The host, in the form the URL parser understood it (so `2130706433` is an IPv4
+    /// address), and the port, explicit or the scheme's default.
+    pub fn host_and_port(&self) -> Option<(TargetHost, u16)> {
+        let url = url::Url::parse(&self.raw).ok()?;
+        let host = match url.host()? {
+            url::Host::Ipv4(ip) => TargetHost::Ip(IpAddr::V4(ip)),
+            url::Host::Ipv6(ip) => TargetHost::Ip(IpAddr::V6(ip)),
+            url::Host::Domain(name) => TargetHost::Domain(name.to_owned()),
+        };
+        Some((host, url.port_or_known_default().unwrap_or(80)))
     }
 }
 
@@ -92,8 +97,7 @@ mod tests {
     fn accepts_http_and_https_and_keeps_the_text() {
         let url = TargetUrl::parse("https://example.com/hooks/mail?x=1").unwrap();
         assert_eq!(url.as_str(), "https://example.com/hooks/mail?x=1");
-        assert_eq!(url.port(), 443);
-        assert_eq!(url.host(), &TargetHost::Domain("example.com".into()));
+        assert_eq!(url.host_and_port(), Some((TargetHost::Domain("example.com".into()), 443)));
     }
 
     #[test]
@@ -109,10 +113,9 @@ mod tests {
     fn literal_addresses_in_every_form_are_recognised() {
         let loopback = IpAddr::from([127, 0, 0, 1]);
         for form in ["http://127.0.0.1/", "http://2130706433/", "http://0x7f000001/", "http://127.1/"] {
-            assert_eq!(TargetUrl::parse(form).unwrap().host(), &TargetHost::Ip(loopback), "{form}");
+            assert_eq!(TargetUrl::parse(form).unwrap().host_and_port(), Some((TargetHost::Ip(loopback), 80)), "{form}");
         }
         let v6 = TargetUrl::parse("http://[::ffff:127.0.0.1]:8080/").unwrap();
-        assert!(matches!(v6.host(), TargetHost::Ip(IpAddr::V6(_))));
-        assert_eq!(v6.port(), 8080);
+        assert!(matches!(v6.host_and_port(), Some((TargetHost::Ip(IpAddr::V6(_)), 8080))));
     }
 }

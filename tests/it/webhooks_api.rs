@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use crate::checks::{assert_error, id_of, keys, sorted, ALL_EVENTS};
 use crate::support::{event, Receiver, TestServer, TEST_API_KEY};
 
-const WEBHOOK_FIELDS: [&str; 13] = [
+/// The contract's fields, plus `disableAt` (when a failing webhook will be disabled), which
+/// this engine adds.
+const WEBHOOK_FIELDS: [&str; 14] = [
     "id",
     "name",
     "targetUrl",
@@ -23,6 +25,7 @@ const WEBHOOK_FIELDS: [&str; 13] = [
     "disabledReason",
     "health",
     "failingSince",
+    "disableAt",
     "lastSuccessAt",
     "createdAt",
     "updatedAt",
@@ -58,6 +61,7 @@ async fn create_answers_201_with_the_contract_defaults() {
     assert_eq!(w["status"], "enabled");
     assert_eq!(w["disabledReason"], Value::Null);
     assert_eq!(w["health"], "healthy");
+    assert_eq!(w["disableAt"], Value::Null);
     assert_eq!(w["failingSince"], Value::Null);
     assert_eq!(w["lastSuccessAt"], Value::Null);
     assert!(is_rfc3339(&w["createdAt"]) && is_rfc3339(&w["updatedAt"]), "{w}");
