@@ -10,7 +10,7 @@ use actix::dev::channel::{self, AddressReceiver};
 use actix::prelude::*;
 
 use super::routes::SharedRoutes;
-use super::webhook::{Crash, Drain, Enqueue, PendingEvent, Reconfigure, Stop, WebhookActor};
+use super::webhook::{Crash, Drain, Enqueue, PendingEvent, Reconfigure, StartFrom, Stop, WebhookActor};
 use super::ActorDeps;
 use crate::db::webhooks::EnabledWebhook;
 use crate::model::{AccountId, DeliveryTarget, Webhook, WebhookId, WebhookStatus};
@@ -96,12 +96,12 @@ impl Registry {
         let mut parcels: Vec<Vec<(AddressReceiver<WebhookActor>, WebhookActor)>> =
             (0..workers).map(|_| Vec::with_capacity(STARTUP_PARCEL)).collect();
         for (i, webhook) in enabled.into_iter().enumerate() {
-            let load = with_backlog.contains(&webhook.target.id);
+            let start = if with_backlog.contains(&webhook.target.id) { StartFrom::Storage } else { StartFrom::Nothing };
             let id = webhook.target.id.clone();
             let target = Arc::new(webhook.target);
             let (sender, receiver) = channel::channel(MAILBOX_CAPACITY);
             let worker = i % workers;
-            parcels[worker].push((receiver, WebhookActor::new(target.clone(), registry.deps.clone(), load)));
+            parcels[worker].push((receiver, WebhookActor::new(target.clone(), registry.deps.clone(), start)));
             registry.actors.insert(id, Running { addr: Addr::new(sender), target });
             if parcels[worker].len() == STARTUP_PARCEL {
                 let parcel = std::mem::replace(&mut parcels[worker], Vec::with_capacity(STARTUP_PARCEL));
@@ -132,10 +132,11 @@ impl Registry {
         }
     }
 
-    /// Starts a webhook's actor; `load_backlog` makes it read its stored events and
-    /// unfinished batches first.
-    fn start_actor(&mut self, target: Arc<DeliveryTarget>, load_backlog: bool) -> Addr<WebhookActor> {
-        let actor = WebhookActor::new(target, self.deps.clone(), load_backlog);
+    /// Starts a webhook's actor while the engine runs: it reads its stored events and
+    /// unfinished batches once every write queued before it (a previous actor's
+    /// included) has committed.
+    fn start_actor(&mut self, target: Arc<DeliveryTarget>) -> Addr<WebhookActor> {
+        let actor = WebhookActor::new(target, self.deps.clone(), StartFrom::StorageAfterQueuedWrites);
         if self.arbiters.is_empty() {
             return actor.start();
         }
@@ -144,7 +145,8 @@ impl Registry {
         WebhookActor::start_in_arbiter(arbiter, move |_| actor)
     }
 
-    fn apply(&mut self, webhook: Webhook) {
+    /// Applies a webhook's new state; returns the actor that must stop, if any.
+    fn apply(&mut self, webhook: Webhook) -> Option<Addr<WebhookActor>> {
         self.write_routes(|routes| routes.upsert(&webhook));
         let target = Arc::new(webhook.delivery_target());
         let enabled = webhook.status == WebhookStatus::Enabled;
@@ -155,13 +157,14 @@ impl Registry {
                 }
                 self.actors.insert(webhook.id, Running { addr: running.addr, target });
             }
-            (Some(running), false) => stop(running),
+            (Some(running), false) => return Some(running.addr),
             (None, true) => {
-                let addr = self.start_actor(target.clone(), true);
+                let addr = self.start_actor(target.clone());
                 self.actors.insert(webhook.id, Running { addr, target });
             }
             (None, false) => {}
         }
+        None
     }
 
     fn write_routes(&self, change: impl FnOnce(&mut super::routes::RouteTable)) {
@@ -172,10 +175,12 @@ impl Registry {
     }
 }
 
-/// Stops a webhook's actor. Its buffered events and unfinished batches stay in the
-/// database and are picked up again if the webhook is enabled later.
-fn stop(running: Running) {
-    running.addr.do_send(Stop);
+/// Stops a webhook's actor and resolves once it has stopped. Its buffered events and
+/// unfinished batches stay in the database and are picked up again if the webhook is
+/// enabled later.
+async fn stop(addr: Addr<WebhookActor>) {
+    // An error means the actor is gone already.
+    let _ = addr.send(Stop).await;
 }
 
 impl Registry {
@@ -187,7 +192,7 @@ impl Registry {
         for id in dead {
             if let Some(running) = self.actors.remove(&id) {
                 log::warn!("webhook {id}: its actor stopped unexpectedly; restarting it from the database");
-                let addr = self.start_actor(running.target.clone(), true);
+                let addr = self.start_actor(running.target.clone());
                 self.actors.insert(id, Running { addr, target: running.target });
             }
         }
@@ -243,21 +248,37 @@ impl Handler<Dispatch> for Registry {
 }
 
 impl Handler<WebhookChanged> for Registry {
-    type Result = ();
+    /// Atomic: when a change stops an actor, the registry handles nothing else until it
+    /// has stopped, so a re-enable right after cannot start a second actor beside it.
+    type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, msg: WebhookChanged, _ctx: &mut Self::Context) {
-        self.apply(msg.0);
+    fn handle(&mut self, msg: WebhookChanged, _ctx: &mut Self::Context) -> Self::Result {
+        let to_stop = self.apply(msg.0);
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Some(addr) = to_stop {
+                    stop(addr).await;
+                }
+            }
+            .into_actor(self),
+        ))
     }
 }
 
 impl Handler<WebhookRemoved> for Registry {
-    type Result = ();
+    type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, msg: WebhookRemoved, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: WebhookRemoved, _ctx: &mut Self::Context) -> Self::Result {
         self.write_routes(|routes| routes.remove(&msg.account, &msg.webhook));
-        if let Some(running) = self.actors.remove(&msg.webhook) {
-            stop(running);
-        }
+        let to_stop = self.actors.remove(&msg.webhook).map(|running| running.addr);
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Some(addr) = to_stop {
+                    stop(addr).await;
+                }
+            }
+            .into_actor(self),
+        ))
     }
 }
 

@@ -60,6 +60,20 @@ pub struct Stop;
 #[rtype(result = "()")]
 pub struct Drain(pub tokio::sync::oneshot::Sender<()>);
 
+/// What a starting actor must read back from the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    /// Nothing is stored for it (a new webhook, or an idle one at engine start).
+    Nothing,
+    /// Its stored events and unfinished batches, read at engine start when no other actor
+    /// of this webhook has run.
+    Storage,
+    /// The same, read only after every write already queued has committed — those of a
+    /// previous actor of the same webhook (crashed or stopped) included — so nothing it
+    /// batched is batched again.
+    StorageAfterQueuedWrites,
+}
+
 /// Where the actor is in its start-up.
 enum Loading {
     /// Reading the backlog; events that arrive meanwhile wait here.
@@ -73,6 +87,8 @@ pub struct WebhookActor {
     target: Arc<DeliveryTarget>,
     /// The database, the delivery settings and the notifier: shared by every webhook.
     deps: Arc<ActorDeps>,
+    /// How it picks up what is stored for it.
+    start: StartFrom,
     loading: Loading,
     /// Delivery rows at or below this id were part of the backlog read at start.
     loaded_upto: i64,
@@ -87,11 +103,12 @@ pub struct WebhookActor {
 impl WebhookActor {
     /// An actor for `webhook`; with `load_backlog` it first reads what the database holds
     /// for it (needed unless the webhook is known to have nothing stored).
-    pub fn new(target: Arc<DeliveryTarget>, deps: Arc<ActorDeps>, load_backlog: bool) -> Self {
+    pub fn new(target: Arc<DeliveryTarget>, deps: Arc<ActorDeps>, start: StartFrom) -> Self {
         WebhookActor {
             target,
             deps,
-            loading: if load_backlog { Loading::InProgress(Vec::new()) } else { Loading::Done },
+            start,
+            loading: if start == StartFrom::Nothing { Loading::Done } else { Loading::InProgress(Vec::new()) },
             loaded_upto: 0,
             buffer: Vec::new(),
             linger: None,
@@ -103,9 +120,12 @@ impl WebhookActor {
 
     fn load_backlog(&mut self, ctx: &mut Context<Self>) {
         let id = self.target.id.clone();
-        self.deps
-            .db
-            .read(move |conn| db::batches::load_backlog(conn, &id))
+        let load = move |conn: &mut db::Conn| db::batches::load_backlog(conn, &id);
+        let backlog = match self.start {
+            StartFrom::StorageAfterQueuedWrites => futures_util::future::Either::Left(self.deps.db.write(load)),
+            _ => futures_util::future::Either::Right(self.deps.db.read(load)),
+        };
+        backlog
             .into_actor(self)
             .map(|result, act, ctx| match result {
                 Ok(backlog) => act.resume(backlog, ctx),
