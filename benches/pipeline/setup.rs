@@ -57,9 +57,14 @@ impl Running {
 /// A direct connection with the engine's own settings, for preparing data.
 pub fn connect(dir: &Path) -> SqliteConnection {
     let url = database_url(dir);
-    db::migrate(&url).expect("migrate");
+    // An engine that was just stopped may still be finishing its last writes.
+    let started = std::time::Instant::now();
+    while let Err(e) = db::migrate(&url) {
+        assert!(started.elapsed() < Duration::from_secs(120), "migrate: {e}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let mut conn = SqliteConnection::establish(url.trim_start_matches("sqlite://")).expect("open");
-    conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+    conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 120000;")
         .expect("pragmas");
     conn
 }

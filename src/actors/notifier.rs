@@ -128,17 +128,12 @@ impl Pass {
     async fn send(&self, n: db::notifications::DueNotification) {
         let sent_at = now_millis();
         let disable_at = sent_at + self.disable_after.as_millis() as i64;
-        let message =
-            n.account_email.parse::<Mailbox>().map_err(|e| format!("bad account email: {e}")).and_then(|to| {
-                match n.kind {
-                    Kind::Failing => mail::failing_email(&self.from, &to, &n.webhook, disable_at),
-                    Kind::Disabled => mail::disabled_email(&self.from, &to, &n.webhook),
-                }
-            });
         let (id, webhook, spell, kind) = (n.id, n.webhook.id.clone(), n.spell_started_at, n.kind);
         // The email is recorded as sent (and the disable countdown started) before it goes
         // out, so a crash right after the mail server took it cannot send it a second
         // time; if sending fails, the record is undone and the email tried again later.
+        // The same transaction reads the webhook afresh, so the email reports every batch
+        // that failed up to this moment.
         let claim = {
             let webhook = webhook.clone();
             self.db.write(move |conn| {
@@ -146,15 +141,24 @@ impl Pass {
                 if kind == Kind::Failing {
                     db::webhooks::set_disable_deadline(conn, &webhook, spell, disable_at)?;
                 }
-                Ok(())
+                db::webhooks::find(conn, &webhook)
             })
         };
-        if let Err(e) = claim.await {
-            log::error!(
-                "notifier: cannot record the {kind:?} email about webhook {webhook} as sent, not sending it yet: {e}"
-            );
-            return;
-        }
+        let current = match claim.await {
+            Ok(current) => current.unwrap_or(n.webhook),
+            Err(e) => {
+                log::error!(
+                    "notifier: cannot record the {kind:?} email about webhook {webhook} as sent, not sending it yet: {e}"
+                );
+                return;
+            }
+        };
+        let message = n.account_email.parse::<Mailbox>().map_err(|e| format!("bad account email: {e}")).and_then(
+            |to| match kind {
+                Kind::Failing => mail::failing_email(&self.from, &to, &current, disable_at),
+                Kind::Disabled => mail::disabled_email(&self.from, &to, &current),
+            },
+        );
         let outcome = match message {
             Ok(message) => self.mailer.send(message).await,
             Err(e) => Err(e),

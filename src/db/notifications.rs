@@ -48,12 +48,13 @@ pub fn queue(
 }
 
 /// Drops unsent emails of this kind about a webhook (the problem they report is gone).
+/// One being sent right now counts as unsent: if its sending fails, it is not tried again.
 pub fn cancel_unsent(conn: &mut Conn, webhook: &WebhookId, kind: Kind) -> QueryResult<()> {
     diesel::update(
         notifications::table
             .filter(notifications::webhook_id.eq(webhook.as_str()))
             .filter(notifications::kind.eq(kind.as_str()))
-            .filter(notifications::sent_at.is_null()),
+            .filter(notifications::cancelled.eq(false)),
     )
     .set(notifications::cancelled.eq(true))
     .execute(conn)

@@ -1,13 +1,18 @@
 //! The single writer. SQLite allows one writer at a time and a commit costs an fsync, so
 //! instead of every caller opening its own transaction, callers queue their work here and
 //! this thread runs everything that is waiting in one transaction (group commit): one
-//! fsync for many ingest requests, batch records and attempt records. Each caller's work
-//! runs inside its own savepoint, so one failing caller does not undo the others, and each
-//! caller hears back only once the shared commit is durable.
+//! fsync for many ingest requests, batch records and attempt records. Each caller hears
+//! back only once the shared commit is durable.
+//!
+//! The callers' work runs without savepoints (a savepoint journals every page it touches,
+//! which nearly doubles the cost of a large ingest). If one caller's work fails, the whole
+//! group is rolled back and every caller's work is run again in a transaction of its own,
+//! so a failure still touches only the caller that caused it. That is why work is `Fn`:
+//! it may run twice.
 
 use std::sync::mpsc;
 
-use diesel::{Connection, QueryResult};
+use diesel::QueryResult;
 use tokio::sync::oneshot;
 
 use super::{Conn, DbError};
@@ -17,14 +22,14 @@ const MAX_GROUP: usize = 256;
 
 /// One caller's queued work.
 trait Job: Send {
-    /// Runs the work inside the shared transaction.
-    fn apply(&mut self, conn: &mut Conn);
-    /// Tells the caller the outcome once the shared commit is done (or failed).
+    /// Runs the work on `conn`, keeping its outcome; true when it succeeded.
+    fn apply(&mut self, conn: &mut Conn) -> bool;
+    /// Tells the caller the outcome once its transaction is committed (or failed).
     fn finish(self: Box<Self>, commit: Result<(), String>);
 }
 
 struct TypedJob<T, F> {
-    work: Option<F>,
+    work: F,
     outcome: Option<QueryResult<T>>,
     reply: oneshot::Sender<Result<T, DbError>>,
 }
@@ -32,19 +37,19 @@ struct TypedJob<T, F> {
 impl<T, F> Job for TypedJob<T, F>
 where
     T: Send,
-    F: FnOnce(&mut Conn) -> QueryResult<T> + Send,
+    F: Fn(&mut Conn) -> QueryResult<T> + Send,
 {
-    fn apply(&mut self, conn: &mut Conn) {
-        if let Some(work) = self.work.take() {
-            // A nested transaction is a savepoint: on error only this job is rolled back.
-            self.outcome = Some(conn.transaction(work));
-        }
+    fn apply(&mut self, conn: &mut Conn) -> bool {
+        let outcome = (self.work)(conn);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
         let result = match (commit, self.outcome) {
             (Ok(()), Some(Ok(value))) => Ok(value),
-            (Ok(()), Some(Err(e))) => Err(DbError::Query(e)),
+            (_, Some(Err(e))) => Err(DbError::Query(e)),
             (Ok(()), None) => Err(DbError::WriterStopped),
             (Err(e), _) => Err(DbError::Connection(format!("commit failed: {e}"))),
         };
@@ -73,10 +78,10 @@ impl Writer {
     fn enqueue<T, F>(&self, work: F) -> Result<oneshot::Receiver<Result<T, DbError>>, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
+        F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = TypedJob { work: Some(work), outcome: None, reply };
+        let job = TypedJob { work, outcome: None, reply };
         self.queue.send(Box::new(job)).map_err(|_| DbError::WriterStopped)?;
         Ok(answer)
     }
@@ -85,7 +90,7 @@ impl Writer {
     pub fn submit<T, F>(&self, work: F) -> impl std::future::Future<Output = Result<T, DbError>> + 'static
     where
         T: Send + 'static,
-        F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
+        F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
         let queued = self.enqueue(work);
         async move { queued?.await.map_err(|_| DbError::WriterStopped)? }
@@ -95,10 +100,18 @@ impl Writer {
     pub fn submit_blocking<T, F>(&self, work: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Conn) -> QueryResult<T> + Send + 'static,
+        F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
         self.enqueue(work)?.blocking_recv().map_err(|_| DbError::WriterStopped)?
     }
+}
+
+/// Why a group's shared transaction did not commit.
+enum GroupFailure {
+    /// One job failed: run each job alone.
+    Job,
+    /// Beginning or committing failed (locked, read-only, disk full): every job fails.
+    Commit(String),
 }
 
 fn run(mut conn: Conn, jobs: mpsc::Receiver<Box<dyn Job>>) {
@@ -110,19 +123,56 @@ fn run(mut conn: Conn, jobs: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let committed = conn
-            .immediate_transaction::<_, diesel::result::Error, _>(|conn| {
-                for job in group.iter_mut() {
-                    job.apply(conn);
-                }
-                Ok(())
-            })
-            .map_err(|e| {
+        match run_together(&mut conn, &mut group) {
+            Ok(()) => group.into_iter().for_each(|job| job.finish(Ok(()))),
+            Err(GroupFailure::Commit(e)) => {
                 log::error!("database commit of {} writes failed: {e}", group.len());
-                e.to_string()
-            });
-        for job in group {
-            job.finish(committed.clone());
+                group.into_iter().for_each(|job| job.finish(Err(e.clone())));
+            }
+            Err(GroupFailure::Job) => {
+                for mut job in group {
+                    let committed = run_alone(&mut conn, job.as_mut());
+                    job.finish(committed);
+                }
+            }
         }
+    }
+}
+
+/// Runs every job of a group in one transaction, with no savepoints.
+fn run_together(conn: &mut Conn, group: &mut [Box<dyn Job>]) -> Result<(), GroupFailure> {
+    let mut job_failed = false;
+    let outcome = conn.immediate_transaction::<_, diesel::result::Error, _>(|conn| {
+        for job in group.iter_mut() {
+            if !job.apply(conn) {
+                job_failed = true;
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+        }
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(_) if job_failed => Err(GroupFailure::Job),
+        Err(e) => Err(GroupFailure::Commit(e.to_string())),
+    }
+}
+
+/// Runs one job in a transaction of its own (after its group failed).
+fn run_alone(conn: &mut Conn, job: &mut dyn Job) -> Result<(), String> {
+    let mut failed = false;
+    let outcome = conn.immediate_transaction::<_, diesel::result::Error, _>(|conn| {
+        if job.apply(conn) {
+            Ok(())
+        } else {
+            failed = true;
+            Err(diesel::result::Error::RollbackTransaction)
+        }
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        // The job's own error is in its outcome; `finish` reports it.
+        Err(_) if failed => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }
