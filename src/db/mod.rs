@@ -99,8 +99,8 @@ fn sqlite_path(database_url: &str) -> Result<String, DbError> {
 
 /// Settings applied to every SQLite connection: WAL so readers never wait for the writer,
 /// `synchronous=FULL` so a commit survives power loss, a busy timeout for the rare writer
-/// from another process (the CLI's `account create`), savepoint journals in memory (each
-/// caller's work in a group commit runs in a savepoint) and a 32 MiB page cache.
+/// from another process (the CLI's `account create`), and temporary data (sorts, the
+/// journal of a transaction that is rolled back in part) in memory.
 #[derive(Debug, Clone, Copy)]
 struct SqlitePragmas {
     busy_timeout: Duration,
@@ -110,7 +110,7 @@ impl SqlitePragmas {
     fn apply(self, conn: &mut Conn) -> QueryResult<()> {
         conn.batch_execute(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;",
+             PRAGMA temp_store = MEMORY;",
             self.busy_timeout.as_millis()
         ))
     }
