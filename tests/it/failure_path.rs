@@ -63,11 +63,6 @@ pub async fn wait_failed_batches(api: &Api, id: &str, n: usize) {
     .await;
 }
 
-/// The parsed bodies of everything a receiver got.
-pub fn bodies(receiver: &Receiver) -> Vec<Value> {
-    receiver.requests().iter().map(|r| r.json()).collect()
-}
-
 /// Async wait for `n` emails (the SMTP helper's own wait blocks the thread the in-process
 /// notifier runs on).
 pub async fn wait_mails(smtp: &SmtpServer, n: usize, timeout: Duration) -> Vec<ReceivedMail> {

@@ -194,6 +194,7 @@ async fn failure_sigkill_after_the_email_still_disables_on_time_without_a_second
     server.api.ingest(&json!([event("open", "m-1")])).await;
     let first = wait_mails(&smtp, 1, SOON).await;
     let deadline = stated_disable_time(&first[0]);
+    // Killed the moment the email has arrived: it is recorded as sent before it goes out.
     server.kill();
 
     let server = ServerProcess::start(&db, &flags).await;
