@@ -237,8 +237,14 @@ impl Handler<Dispatch> for Registry {
         for (webhook, events) in msg.0 {
             if let Some(running) = self.actors.get(&webhook) {
                 // A closed mailbox means the actor died; its events are stored, and the
-                // restarted actor reads them back.
-                lost |= running.addr.try_send(Enqueue(events)).is_err();
+                // restarted actor reads them back. A full one is no reason to drop them:
+                // `try_send` refuses once 16 messages wait (say, while the actor reads its
+                // backlog), and nothing would deliver those events until a restart.
+                if running.addr.connected() {
+                    running.addr.do_send(Enqueue(events));
+                } else {
+                    lost = true;
+                }
             }
         }
         if lost {

@@ -3,7 +3,8 @@
 //! was down, and the retry count and due time of a batch it was retrying — and other
 //! webhooks go on as if nothing happened. Also: events that reach an actor while it reads
 //! its backlog, or that a stopped actor was just putting into a batch (a restart or a
-//! quick disable and enable), go out in one batch, not twice.
+//! quick disable and enable), go out in one batch, not twice; and a burst of ingests
+//! larger than an actor's mailbox is delivered in full.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -225,4 +226,33 @@ async fn failure_events_keep_flowing_in_one_batch_each_through_repeated_crashes_
     assert!(must.len() >= 10, "only {} of 120 events were ingested while the webhook was surely enabled", must.len());
     let all: Vec<String> = must.iter().chain(&maybe).cloned().collect();
     assert_each_delivered_in_one_batch(&receiver, &must, &all, "events ingested through actor churn").await;
+}
+
+#[actix_rt::test]
+async fn failure_a_burst_of_ingests_right_after_a_restart_is_delivered_in_full() {
+    let receiver = Receiver::start();
+    let server = TestServer::start(|c| {
+        c.batch_linger = Duration::from_millis(20);
+        c.supervision_interval = Duration::from_millis(20);
+    })
+    .await;
+    let id = id_of(&server.api.create_webhook("Burst", &receiver.url("/hook")).await);
+    let mut all = Vec::new();
+    for round in 0..3 {
+        // Far more ingest requests than an actor's mailbox holds (16), in a stream that
+        // starts while the restarted actor still reads its backlog.
+        server.engine.crash_webhook_actor(&WebhookId::from_string(id.clone())).await;
+        let requests: Vec<Vec<String>> = (0..90).map(|i| names(&format!("b{round}-{i}"), 0..1)).collect();
+        let bodies: Vec<Value> = requests.iter().map(|ids| events_for(ids)).collect();
+        futures_util::future::join_all(bodies.iter().enumerate().map(|(i, body)| {
+            let api = server.api.clone();
+            async move {
+                sleep_ms(i as u64 / 2).await;
+                api.ingest(body).await;
+            }
+        }))
+        .await;
+        all.extend(requests.into_iter().flatten());
+    }
+    assert_each_delivered_in_one_batch(&receiver, &all, &all, "a burst after a restart").await;
 }
