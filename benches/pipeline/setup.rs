@@ -64,7 +64,7 @@ pub fn connect(dir: &Path) -> SqliteConnection {
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut conn = SqliteConnection::establish(url.trim_start_matches("sqlite://")).expect("open");
-    conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 120000;")
+    conn.batch_execute("PRAGMA busy_timeout = 120000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
         .expect("pragmas");
     conn
 }

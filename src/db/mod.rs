@@ -109,7 +109,9 @@ struct SqlitePragmas {
 impl SqlitePragmas {
     fn apply(self, conn: &mut Conn) -> QueryResult<()> {
         conn.batch_execute(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+            // The busy timeout comes first: switching to WAL needs a lock, and without the
+            // timeout a connection opened while another is busy fails at once.
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
              PRAGMA temp_store = MEMORY;",
             self.busy_timeout.as_millis()
         ))
