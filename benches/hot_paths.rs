@@ -7,9 +7,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mailhooks::actors::routes::RouteTable;
 use mailhooks::delivery::payload::batch_body;
-use mailhooks::model::{
-    parse_ingest_body, AccountId, Auth, BatchId, EventSet, Health, Source, TargetUrl, Webhook, WebhookId, WebhookStatus,
-};
+use mailhooks::model::{parse_ingest_body, AccountId, BatchId, Source, TargetUrl, Webhook};
 
 /// An event of about 1 KB, shaped like the platform's.
 fn event(i: usize) -> String {
@@ -50,24 +48,10 @@ fn batch_building(c: &mut Criterion) {
 }
 
 fn webhook(account: &AccountId, i: usize) -> Webhook {
+    let url = TargetUrl::parse("https://example.com/hook").expect("valid URL");
     Webhook {
-        id: WebhookId::generate(),
-        account_id: account.clone(),
-        name: format!("hook {i}"),
-        target_url: TargetUrl::parse("https://example.com/hook").expect("valid URL"),
         source: Source::parse(&format!("source-{i}")),
-        events: EventSet::all(),
-        auth: Auth::None,
-        status: WebhookStatus::Enabled,
-        disabled_reason: None,
-        health: Health::Healthy,
-        failing_since: None,
-        last_success_at: None,
-        created_at: 0,
-        updated_at: 0,
-        failed_batches: 0,
-        last_error: None,
-        disable_at: None,
+        ..Webhook::new(account.clone(), format!("hook {i}"), url, 0)
     }
 }
 

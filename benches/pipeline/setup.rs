@@ -9,9 +9,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use mailhooks::db;
-use mailhooks::model::{
-    now_millis, AccountId, Auth, EventSet, Health, Source, TargetUrl, Webhook, WebhookId, WebhookStatus,
-};
+use mailhooks::model::{now_millis, AccountId, Source, TargetUrl, Webhook, WebhookId};
 use mailhooks::{Config, Engine};
 
 pub const API_KEY: &str = "bench-api-key-0123456789";
@@ -88,24 +86,10 @@ pub fn webhooks(
         (0..count)
             .map(|i| {
                 let path = if hang(i) { format!("/hang/{i}") } else { format!("/h{i}") };
+                let url = TargetUrl::parse(&format!("{base}{path}")).expect("url");
                 let webhook = Webhook {
-                    id: WebhookId::generate(),
-                    account_id: account.clone(),
-                    name: format!("bench {i}"),
-                    target_url: TargetUrl::parse(&format!("{base}{path}")).expect("url"),
                     source: Source::parse(&format!("s{i}")),
-                    events: EventSet::all(),
-                    auth: Auth::None,
-                    status: WebhookStatus::Enabled,
-                    disabled_reason: None,
-                    health: Health::Healthy,
-                    failing_since: None,
-                    last_success_at: None,
-                    created_at: now,
-                    updated_at: now,
-                    failed_batches: 0,
-                    last_error: None,
-                    disable_at: None,
+                    ..Webhook::new(account.clone(), format!("bench {i}"), url, now)
                 };
                 db::webhooks::insert(conn, &webhook).map(|_| webhook.id)
             })

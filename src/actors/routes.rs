@@ -126,29 +126,17 @@ pub type SharedRoutes = Arc<RwLock<RouteTable>>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{parse_ingest_body, Auth, EventType, Health, TargetUrl};
+    use crate::model::{parse_ingest_body, EventType, TargetUrl};
 
     fn webhook(account: &str, id: &str, events: &[EventType], source: &str) -> Webhook {
         let mut set = EventSet::empty();
         events.iter().for_each(|t| set.insert(*t));
+        let url = TargetUrl::parse("https://example.com/").unwrap();
         Webhook {
             id: WebhookId::from_string(id),
-            account_id: AccountId::from_string(account),
-            name: id.into(),
-            target_url: TargetUrl::parse("https://example.com/").unwrap(),
             source: Source::parse(source),
             events: set,
-            auth: Auth::None,
-            status: WebhookStatus::Enabled,
-            disabled_reason: None,
-            health: Health::Healthy,
-            failing_since: None,
-            last_success_at: None,
-            created_at: 0,
-            updated_at: 0,
-            failed_batches: 0,
-            last_error: None,
-            disable_at: None,
+            ..Webhook::new(AccountId::from_string(account), id.into(), url, 0)
         }
     }
 

@@ -13,9 +13,7 @@ use crate::db;
 use crate::delivery::guard;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::model::{
-    now_millis, Auth, DisabledReason, EventSet, Health, Source, TargetUrl, Webhook, WebhookId, WebhookStatus,
-};
+use crate::model::{now_millis, Auth, DisabledReason, EventSet, Source, TargetUrl, Webhook, WebhookId, WebhookStatus};
 use crate::secrets::SecretBox;
 use crate::testbatch;
 
@@ -160,25 +158,13 @@ async fn create(
         input.auth.map(|a| validate_auth(a, None, secrets)).transpose()?.map(|(auth, _)| auth).unwrap_or(Auth::None);
     let status = input.status.as_deref().map(validate_status).transpose()?.unwrap_or(WebhookStatus::Enabled);
     let target_url = validate_target(&engine, &target).await?;
-    let now = now_millis();
     let webhook = Webhook {
-        id: WebhookId::generate(),
-        account_id: caller.0,
-        name,
-        target_url,
         source,
         events,
         auth,
         status,
         disabled_reason: (status == WebhookStatus::Disabled).then_some(DisabledReason::Manual),
-        health: Health::Healthy,
-        failing_since: None,
-        last_success_at: None,
-        created_at: now,
-        updated_at: now,
-        failed_batches: 0,
-        last_error: None,
-        disable_at: None,
+        ..Webhook::new(caller.0, name, target_url, now_millis())
     };
     let stored = webhook.clone();
     engine.db().write(move |conn| db::webhooks::insert(conn, &stored)).await?;

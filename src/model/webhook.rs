@@ -101,6 +101,30 @@ pub struct DeliveryTarget {
 }
 
 impl Webhook {
+    /// A new webhook as it is created by default: a fresh id, every source and event type,
+    /// no auth, enabled and healthy. Callers change the fields they were given.
+    pub fn new(account_id: AccountId, name: String, target_url: TargetUrl, now: Millis) -> Webhook {
+        Webhook {
+            id: WebhookId::generate(),
+            account_id,
+            name,
+            target_url,
+            source: Source::All,
+            events: EventSet::all(),
+            auth: Auth::None,
+            status: WebhookStatus::Enabled,
+            disabled_reason: None,
+            health: Health::Healthy,
+            failing_since: None,
+            last_success_at: None,
+            created_at: now,
+            updated_at: now,
+            failed_batches: 0,
+            last_error: None,
+            disable_at: None,
+        }
+    }
+
     /// The part of this webhook that delivery needs.
     pub fn delivery_target(&self) -> DeliveryTarget {
         DeliveryTarget { id: self.id.clone(), url: self.target_url.clone(), auth: self.auth.clone() }
