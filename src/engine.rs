@@ -75,10 +75,18 @@ impl Engine {
             .await
             .map_err(|e| DbError::Connection(format!("database start-up failed: {e}")))??;
         let generated_api_key = ensure_account(&db, &config).await?;
-        db.write(db::webhooks::sweep_orphans).await?;
         let enabled = db.read(db::webhooks::list_enabled_for_start).await?;
-        let with_backlog =
+        let with_backlog: Vec<WebhookId> =
             db.read(db::batches::webhooks_with_backlog).await?.into_iter().map(WebhookId::from_string).collect();
+        let orphans = {
+            let ids = with_backlog.clone();
+            db.read(move |conn| db::webhooks::unknown_ids(conn, &ids)).await?
+        };
+        if !orphans.is_empty() {
+            let removed = db.write(move |conn| db::webhooks::sweep_orphans(conn, &orphans)).await?;
+            log::info!("removed {removed} delivery rows of deleted webhooks");
+        }
+        let with_backlog = with_backlog.into_iter().collect();
 
         let secrets = match &config.secret_key {
             Some(passphrase) => SecretBox::from_passphrase(passphrase),

@@ -277,11 +277,27 @@ fn purge_deliveries(conn: &mut Conn, id: &WebhookId) -> QueryResult<()> {
     Ok(())
 }
 
-/// Removes rows left behind for webhooks that no longer exist (an ingest that raced a
-/// delete). Run at start-up.
-pub fn sweep_orphans(conn: &mut Conn) -> QueryResult<usize> {
-    let known = webhooks::table.select(webhooks::id);
-    diesel::delete(deliveries::table.filter(deliveries::webhook_id.ne_all(known))).execute(conn)
+/// Of `ids`, those that name no webhook.
+pub fn unknown_ids(conn: &mut Conn, ids: &[WebhookId]) -> QueryResult<Vec<WebhookId>> {
+    let mut unknown = Vec::new();
+    for chunk in ids.chunks(500) {
+        let names: Vec<&str> = chunk.iter().map(WebhookId::as_str).collect();
+        let known: std::collections::HashSet<String> =
+            webhooks::table.filter(webhooks::id.eq_any(&names)).select(webhooks::id).load(conn)?.into_iter().collect();
+        unknown.extend(chunk.iter().filter(|id| !known.contains(id.as_str())).cloned());
+    }
+    Ok(unknown)
+}
+
+/// Removes delivery rows left behind for webhooks that no longer exist (an ingest that
+/// raced a delete). Run at start-up with the ids [`unknown_ids`] found among the webhooks
+/// that have stored work, so it never scans the whole table.
+pub fn sweep_orphans(conn: &mut Conn, orphans: &[WebhookId]) -> QueryResult<usize> {
+    let mut removed = 0;
+    for id in orphans {
+        removed += diesel::delete(deliveries::table.filter(deliveries::webhook_id.eq(id.as_str()))).execute(conn)?;
+    }
+    Ok(removed)
 }
 
 /// Notes a successful delivery: the webhook's last success, and the end of any failing
