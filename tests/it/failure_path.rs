@@ -85,39 +85,9 @@ pub fn subjects(smtp: &SmtpServer) -> Vec<String> {
     smtp.messages().iter().map(|m| m.subject().unwrap_or_default()).collect()
 }
 
-/// The body with quoted-printable soft line breaks and `=XX` escapes undone, so a test can
-/// look for a long URL or a time in it however lettre encoded it.
+/// The email's body as text, however lettre encoded it.
 pub fn plain_body(mail: &ReceivedMail) -> String {
-    decode_qp_if_needed(&mail.data, mail.body())
-}
-
-fn decode_qp_if_needed(data: &str, body: &str) -> String {
-    let qp = data.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable");
-    if !qp {
-        return body.replace("\r\n", "\n");
-    }
-    let joined = body.replace("=\r\n", "").replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = (bytes[i] == b'=')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match hex {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).replace("\r\n", "\n")
+    mail.text()
 }
 
 /// A server whose webhooks fail fast and are disabled `disable_after` after the email,

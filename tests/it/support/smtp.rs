@@ -86,6 +86,18 @@ impl ReceivedMail {
             ""
         }
     }
+
+    /// The body as text: quoted-printable soft line breaks and `=XX` escapes undone when
+    /// the message says it is quoted-printable, line ends as `\n`.
+    pub fn text(&self) -> String {
+        let body = self.body();
+        let qp = self.data.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable");
+        if !qp {
+            return body.replace("\r\n", "\n");
+        }
+        let joined = body.replace("=\r\n", "").replace("=\n", "");
+        String::from_utf8_lossy(&unescape(&joined, false)).replace("\r\n", "\n")
+    }
 }
 
 #[derive(Default)]
@@ -521,6 +533,12 @@ fn parse_encoded_word(s: &str) -> Option<(String, usize)> {
 
 /// RFC 2047 "Q" decoding: `_` is a space, `=XX` a hex byte.
 fn q_decode(s: &str) -> Vec<u8> {
+    unescape(s, true)
+}
+
+/// Undoes `=XX` hex escapes (quoted-printable and "Q" encoding); with `underscore_is_space`
+/// (the "Q" form), `_` is a space too.
+fn unescape(s: &str, underscore_is_space: bool) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -535,7 +553,7 @@ fn q_decode(s: &str) -> Vec<u8> {
                 out.push(b);
                 i += 3;
             }
-            (b'_', None) => {
+            (b'_', None) if underscore_is_space => {
                 out.push(b' ');
                 i += 1;
             }
