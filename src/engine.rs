@@ -76,17 +76,9 @@ impl Engine {
             .map_err(|e| DbError::Connection(format!("database start-up failed: {e}")))??;
         let generated_api_key = ensure_account(&db, &config).await?;
         let enabled = db.read(db::webhooks::list_enabled_for_start).await?;
-        let with_backlog: Vec<WebhookId> =
+        let with_backlog =
             db.read(db::batches::webhooks_with_backlog).await?.into_iter().map(WebhookId::from_string).collect();
-        let orphans = {
-            let ids = with_backlog.clone();
-            db.read(move |conn| db::webhooks::unknown_ids(conn, &ids)).await?
-        };
-        if !orphans.is_empty() {
-            let removed = db.write(move |conn| db::webhooks::sweep_orphans(conn, &orphans)).await?;
-            log::info!("removed {removed} delivery rows of deleted webhooks");
-        }
-        let with_backlog = with_backlog.into_iter().collect();
+        actix_rt::spawn(sweep_orphans(db.clone()));
 
         let secrets = match &config.secret_key {
             Some(passphrase) => SecretBox::from_passphrase(passphrase),
@@ -284,33 +276,47 @@ impl Engine {
         let count = payloads.len();
         let webhooks = Arc::new(routing.webhooks);
         let fingerprint = idempotency.as_ref().map(|idem| idem.fingerprint.clone());
-        let outcome = {
-            let (account, webhooks, payloads) = (account.clone(), webhooks.clone(), payloads.clone());
-            let per_event = routing.per_event;
-            self.shared
-                .db
-                .write(move |conn| {
-                    let now = now_millis();
-                    if let Some(idem) = &idempotency {
-                        if let Some(first) = db::idempotency::lookup(conn, &account, &idem.key, now)? {
-                            return Ok(StoreOutcome::Repeat(first));
+        let per_event = Arc::new(routing.per_event);
+        let store = {
+            let (account, webhooks, payloads, per_event) =
+                (account.clone(), webhooks.clone(), payloads.clone(), per_event.clone());
+            move |conn: &mut db::Conn| {
+                let now = now_millis();
+                if let Some(idem) = &idempotency {
+                    if let Some(first) = db::idempotency::lookup(conn, &account, &idem.key, now)? {
+                        return Ok(StoreOutcome::Repeat(first));
+                    }
+                }
+                let to_store: Vec<db::events::EventToStore> = payloads
+                    .iter()
+                    .zip(per_event.iter())
+                    .map(|(payload, targets)| db::events::EventToStore { payload, webhooks: targets })
+                    .collect();
+                let event_ids = db::events::store(conn, &account, &webhooks, &to_store, now)?;
+                if let Some(idem) = &idempotency {
+                    db::idempotency::remember(conn, &account, &idem.key, &idem.fingerprint, count as i64, now)?;
+                }
+                Ok(StoreOutcome::Stored(event_ids))
+            }
+        };
+        // The actors hear of the events from the writer thread, in commit order: each
+        // actor sees its events in id order, which is what lets a batch be a range.
+        let dispatch = {
+            let (registry, webhooks) = (self.shared.registry.clone(), webhooks.clone());
+            move |outcome: &StoreOutcome| {
+                if let StoreOutcome::Stored(event_ids) = outcome {
+                    let mut grouped: Vec<Vec<PendingEvent>> = vec![Vec::new(); webhooks.len()];
+                    for ((event_id, targets), raw) in event_ids.iter().zip(per_event.iter()).zip(&payloads) {
+                        for &webhook in targets {
+                            grouped[webhook].push(PendingEvent { event_id: *event_id, raw: raw.clone() });
                         }
                     }
-                    let to_store: Vec<db::events::EventToStore> = payloads
-                        .iter()
-                        .zip(&per_event)
-                        .map(|(payload, targets)| db::events::EventToStore { payload, webhooks: targets })
-                        .collect();
-                    let stored = db::events::store(conn, &account, &webhooks, &to_store, now)?;
-                    if let Some(idem) = &idempotency {
-                        db::idempotency::remember(conn, &account, &idem.key, &idem.fingerprint, count as i64, now)?;
-                    }
-                    Ok(StoreOutcome::Stored(stored))
-                })
-                .await?
+                    registry.do_send(Dispatch(webhooks.iter().cloned().zip(grouped).collect()));
+                }
+            }
         };
-        let stored = match outcome {
-            StoreOutcome::Stored(stored) => stored,
+        match self.shared.db.write_then(store, dispatch).await? {
+            StoreOutcome::Stored(_) => {}
             StoreOutcome::Repeat(first) if Some(&first.fingerprint) == fingerprint.as_ref() => {
                 return Ok(Ingested { accepted: first.accepted as usize, replayed: true });
             }
@@ -319,14 +325,7 @@ impl Engine {
                     "this Idempotency-Key was already used for a different request in the last 24 hours".into(),
                 ))
             }
-        };
-        let mut grouped: Vec<Vec<PendingEvent>> = vec![Vec::new(); webhooks.len()];
-        for delivery in stored {
-            grouped[delivery.webhook]
-                .push(PendingEvent { delivery_id: delivery.delivery_id, raw: payloads[delivery.event].clone() });
         }
-        let dispatch = webhooks.iter().cloned().zip(grouped).collect();
-        self.shared.registry.do_send(Dispatch(dispatch));
         Ok(Ingested { accepted: count, replayed: false })
     }
 
@@ -372,8 +371,25 @@ struct IdempotencyKey {
 }
 
 enum StoreOutcome {
-    Stored(Vec<db::events::StoredDelivery>),
+    Stored(Vec<i64>),
     Repeat(db::idempotency::Remembered),
+}
+
+/// Removes, in the background, delivery rows left behind for webhooks that no longer exist
+/// (an ingest that raced a delete). They are never delivered; this only frees the space.
+async fn sweep_orphans(db: Db) {
+    let swept = async {
+        let orphans = db.read(db::webhooks::orphaned_delivery_owners).await?;
+        if orphans.is_empty() {
+            return Ok(0);
+        }
+        db.write(move |conn| db::webhooks::sweep_orphans(conn, &orphans)).await
+    };
+    match swept.await {
+        Ok(0) => {}
+        Ok(removed) => log::info!("removed {removed} delivery rows of deleted webhooks"),
+        Err(e) => log::warn!("could not sweep delivery rows of deleted webhooks (tried again at next start): {e}"),
+    }
 }
 
 /// Makes sure the configured bootstrap account exists, or that some account does.

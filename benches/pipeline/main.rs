@@ -53,7 +53,7 @@ impl Size {
     }
 }
 
-const SCENARIOS: [&str; 6] = ["durable_ingest", "end_to_end", "latency", "density", "isolation", "recovery"];
+const SCENARIOS: [&str; 7] = ["durable_ingest", "end_to_end", "drain", "latency", "density", "isolation", "recovery"];
 
 fn run_child(name: &str, size: Size) {
     let system = actix_rt::System::new();
@@ -61,6 +61,7 @@ fn run_child(name: &str, size: Size) {
         match name {
             "durable_ingest" => scenarios::ingest(size).await,
             "end_to_end" => scenarios::end_to_end(size).await,
+            "drain" => scenarios::drain(size).await,
             "latency" => scenarios::latency(size).await,
             "density" => scenarios::density(size).await,
             "isolation" => scenarios::isolation(size).await,

@@ -15,17 +15,17 @@ use actix::prelude::*;
 
 use super::notifier::Wake;
 use super::ActorDeps;
-use crate::db::{self, batches::AttemptRecord};
+use crate::db::{self, batches::AttemptRecord, batches::NewRange};
 use crate::delivery::{self, payload, retry, AttemptResult};
 use crate::model::{now_millis, BatchId, BatchStatus, DeliveryTarget};
 
 /// How long to wait before trying again when the database refuses a write.
 const DB_RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// An event waiting for this webhook, with its delivery row.
+/// An event waiting for this webhook: its id (ids increase in ingest order) and payload.
 #[derive(Debug, Clone)]
 pub struct PendingEvent {
-    pub delivery_id: i64,
+    pub event_id: i64,
     pub raw: Arc<str>,
 }
 
@@ -90,7 +90,7 @@ pub struct WebhookActor {
     /// How it picks up what is stored for it.
     start: StartFrom,
     loading: Loading,
-    /// Delivery rows at or below this id were part of the backlog read at start.
+    /// Events at or below this id were part of the backlog read at start.
     loaded_upto: i64,
     buffer: Vec<PendingEvent>,
     linger: Option<SpawnHandle>,
@@ -163,9 +163,9 @@ impl WebhookActor {
             }
         }
         let unbatched =
-            backlog.unbatched.into_iter().map(|(delivery_id, raw)| PendingEvent { delivery_id, raw: Arc::from(raw) });
+            backlog.unbatched.into_iter().map(|(event_id, raw)| PendingEvent { event_id, raw: Arc::from(raw) });
         let loaded_upto = self.loaded_upto;
-        let fresh = arrived.into_iter().filter(|e| e.delivery_id > loaded_upto);
+        let fresh = arrived.into_iter().filter(|e| e.event_id > loaded_upto);
         self.add_events(unbatched.chain(fresh).collect(), ctx);
         if let Some(received_at) = backlog.oldest_unbatched_at {
             // Stored events linger only for what is left of their linger: after a restart
@@ -221,15 +221,31 @@ impl WebhookActor {
         }
     }
 
-    /// Records a batch of buffered events, then queues it for delivery.
+    /// Records a batch of buffered events, then queues it for delivery. The events are
+    /// the webhook's next ones in id order, so the batch is stored as their id range.
     fn form_batch(&mut self, events: Vec<PendingEvent>, ctx: &mut Context<Self>) {
+        let (Some(first_event), Some(last_event)) =
+            (events.iter().map(|e| e.event_id).min(), events.iter().map(|e| e.event_id).max())
+        else {
+            return;
+        };
         let id = BatchId::generate();
         let webhook = self.target.id.clone();
-        let delivery_ids: Vec<i64> = events.iter().map(|e| e.delivery_id).collect();
-        let batch = Batch { id: id.clone(), events: events.iter().map(|e| e.raw.clone()).collect(), retry_count: 0 };
+        let event_count = events.len();
+        let batch = Batch { id: id.clone(), events: events.into_iter().map(|e| e.raw).collect(), retry_count: 0 };
         self.deps
             .db
-            .write(move |conn| db::batches::create(conn, &id, &webhook, &delivery_ids, now_millis()))
+            .write(move |conn| {
+                let range = NewRange {
+                    id: &id,
+                    webhook: &webhook,
+                    first_event,
+                    last_event,
+                    event_count,
+                    created_at: now_millis(),
+                };
+                db::batches::create(conn, &range)
+            })
             .into_actor(self)
             .map(move |result, act, ctx| match result {
                 Ok(true) => {
@@ -237,15 +253,17 @@ impl WebhookActor {
                     act.pump(ctx);
                 }
                 Ok(false) => {
-                    // Another batch holds some of these events: a predecessor of this
-                    // actor recorded it after our backlog was read. Our view is stale;
+                    // The stored events are not the ones this actor holds: a predecessor
+                    // batched some of them after our backlog was read. Our view is stale;
                     // stop, and supervision restarts us from the database.
-                    log::warn!("webhook {}: events already batched elsewhere; reloading", act.target.id);
+                    log::warn!("webhook {}: its stored events moved on; reloading them", act.target.id);
                     ctx.stop();
                 }
                 Err(e) => {
-                    log::error!("webhook {}: cannot record a batch, trying again: {e}", act.target.id);
-                    ctx.run_later(DB_RETRY_DELAY, move |act, ctx| act.form_batch(events, ctx));
+                    // Later batches were formed on top of this one; the simplest correct
+                    // recovery is the one a crash gets: a fresh actor, read from storage.
+                    log::error!("webhook {}: cannot record a batch, restarting from the database: {e}", act.target.id);
+                    ctx.stop();
                 }
             })
             .spawn(ctx);
@@ -382,7 +400,7 @@ impl Handler<Enqueue> for WebhookActor {
                 // Enqueue sent meanwhile is handled only now, and its events may already be
                 // in the backlog: taking them again would deliver them twice.
                 let loaded_upto = self.loaded_upto;
-                let fresh = msg.0.into_iter().filter(|e| e.delivery_id > loaded_upto).collect();
+                let fresh = msg.0.into_iter().filter(|e| e.event_id > loaded_upto).collect();
                 self.add_events(fresh, ctx);
             }
         }

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{attempts, batches, deliveries, events};
+use super::schema::{attempts, batches, deliveries, events, webhooks};
 use super::Conn;
 use crate::model::{BatchId, BatchStatus, Millis, WebhookId};
 
@@ -24,6 +24,10 @@ pub struct BatchRecord {
     pub response_code: Option<i32>,
     pub response_body: Option<String>,
     pub error: Option<String>,
+    /// The batch's events: its webhook's deliveries in this range of event ids (none for
+    /// a test batch, whose events are the built-in samples).
+    pub first_event_id: Option<i64>,
+    pub last_event_id: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -36,6 +40,8 @@ struct NewBatch<'a> {
     event_count: i32,
     attempt_count: i32,
     created_at: Millis,
+    first_event_id: Option<i64>,
+    last_event_id: Option<i64>,
 }
 
 /// One delivery attempt as stored.
@@ -53,45 +59,57 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
-/// Records a new batch and marks its delivery rows as belonging to it. Returns false, and
-/// records nothing, when some of the rows already belong to a batch.
-pub fn create(
-    conn: &mut Conn,
-    id: &BatchId,
-    webhook: &WebhookId,
-    delivery_ids: &[i64],
-    created_at: Millis,
-) -> QueryResult<bool> {
-    // A delivery row belongs to one batch for good. An actor that is being replaced (a
-    // crash, a quick disable and enable) may still be recording a batch while its
-    // successor reads the backlog; whichever batch comes second must not take the rows
-    // again, or the events go out twice (and the first batch goes out empty).
-    for chunk in delivery_ids.chunks(1000) {
-        let taken: i64 = deliveries::table
-            .filter(deliveries::id.eq_any(chunk))
-            .filter(deliveries::batch_id.is_not_null())
-            .count()
-            .get_result(conn)?;
-        if taken > 0 {
-            return Ok(false);
-        }
+/// A webhook's next batch: its events are every delivery of the webhook with an event id
+/// in `first_event..=last_event`.
+#[derive(Debug, Clone)]
+pub struct NewRange<'a> {
+    pub id: &'a BatchId,
+    pub webhook: &'a WebhookId,
+    pub first_event: i64,
+    pub last_event: i64,
+    pub event_count: usize,
+    pub created_at: Millis,
+}
+
+/// Records a new batch and moves its webhook's watermark to its last event. Returns
+/// false, and records nothing, unless the batch takes exactly the webhook's next
+/// `event_count` events: all of them past the watermark (no other actor of the webhook
+/// batched them meanwhile) and none skipped (the actor saw every event in the range).
+pub fn create(conn: &mut Conn, batch: &NewRange<'_>) -> QueryResult<bool> {
+    // One row and one short range of an index, whatever the batch size.
+    let Some(batched_upto) =
+        webhooks::table.find(batch.webhook.as_str()).select(webhooks::batched_upto).first::<i64>(conn).optional()?
+    else {
+        return Ok(false);
+    };
+    if batched_upto >= batch.first_event {
+        return Ok(false);
     }
+    let in_range: i64 = deliveries::table
+        .filter(deliveries::webhook_id.eq(batch.webhook.as_str()))
+        .filter(deliveries::event_id.gt(batched_upto))
+        .filter(deliveries::event_id.le(batch.last_event))
+        .count()
+        .get_result(conn)?;
+    if in_range != batch.event_count as i64 {
+        return Ok(false);
+    }
+    diesel::update(webhooks::table.find(batch.webhook.as_str()))
+        .set(webhooks::batched_upto.eq(batch.last_event))
+        .execute(conn)?;
     diesel::insert_into(batches::table)
         .values(NewBatch {
-            id: id.as_str(),
-            webhook_id: webhook.as_str(),
+            id: batch.id.as_str(),
+            webhook_id: batch.webhook.as_str(),
             status: BatchStatus::Pending.as_str(),
             test: false,
-            event_count: delivery_ids.len() as i32,
+            event_count: batch.event_count as i32,
             attempt_count: 0,
-            created_at,
+            created_at: batch.created_at,
+            first_event_id: Some(batch.first_event),
+            last_event_id: Some(batch.last_event),
         })
         .execute(conn)?;
-    for chunk in delivery_ids.chunks(1000) {
-        diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk)))
-            .set(deliveries::batch_id.eq(id.as_str()))
-            .execute(conn)?;
-    }
     Ok(true)
 }
 
@@ -112,6 +130,8 @@ pub fn create_test(
             event_count: event_count as i32,
             attempt_count: 0,
             created_at,
+            first_event_id: None,
+            last_event_id: None,
         })
         .execute(conn)
         .map(drop)
@@ -180,14 +200,13 @@ pub fn attempts_of(conn: &mut Conn, id: &BatchId) -> QueryResult<Vec<AttemptReco
         .load(conn)
 }
 
-/// The webhooks that have something stored to deliver: events not yet in a batch, or
+/// The webhooks that have something stored to deliver: events past their watermark, or
 /// unfinished batches.
 pub fn webhooks_with_backlog(conn: &mut Conn) -> QueryResult<Vec<String>> {
-    let mut ids: Vec<String> = deliveries::table
-        .filter(deliveries::batch_id.is_null())
-        .select(deliveries::webhook_id)
-        .distinct()
-        .load(conn)?;
+    let pending = deliveries::table
+        .filter(deliveries::webhook_id.eq(webhooks::id))
+        .filter(deliveries::event_id.gt(webhooks::batched_upto));
+    let mut ids: Vec<String> = webhooks::table.filter(diesel::dsl::exists(pending)).select(webhooks::id).load(conn)?;
     ids.extend(
         batches::table
             .filter(batches::status.eq_any([BatchStatus::Pending.as_str(), BatchStatus::Retrying.as_str()]))
@@ -202,10 +221,12 @@ pub fn webhooks_with_backlog(conn: &mut Conn) -> QueryResult<Vec<String>> {
 /// What a webhook actor must pick up when it starts.
 #[derive(Debug, Default)]
 pub struct Backlog {
-    /// The highest delivery id that existed when this was read: deliveries routed to the
-    /// actor with an id at or below it are already in `unbatched` or a batch.
+    /// The highest event id that existed when this was read: events routed to the actor
+    /// with an id at or below it are already in `unbatched` or a batch.
     pub loaded_upto: i64,
-    /// Events not yet in a batch: (delivery id, payload), in ingest order.
+    /// The webhook's watermark: its events up to this id are in batches.
+    pub batched_upto: i64,
+    /// Events not yet in a batch: (event id, payload), in ingest order.
     pub unbatched: Vec<(i64, String)>,
     /// When the oldest of `unbatched` was received: its linger counts from then.
     pub oldest_unbatched_at: Option<Millis>,
@@ -216,22 +237,19 @@ pub struct Backlog {
 /// Reads a webhook's backlog in one consistent snapshot.
 pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog> {
     conn.transaction(|conn| {
-        let loaded_upto =
-            deliveries::table.select(diesel::dsl::max(deliveries::id)).first::<Option<i64>>(conn)?.unwrap_or(0);
-        let unbatched = deliveries::table
-            .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
-            .filter(deliveries::webhook_id.eq(webhook.as_str()))
-            .filter(deliveries::batch_id.is_null())
-            .order(deliveries::id.asc())
-            .select((deliveries::id, events::payload))
-            .load::<(i64, String)>(conn)?;
+        let loaded_upto = events::table.select(diesel::dsl::max(events::id)).first::<Option<i64>>(conn)?.unwrap_or(0);
+        // A webhook deleted meanwhile has nothing left to deliver.
+        let batched_upto = webhooks::table
+            .find(webhook.as_str())
+            .select(webhooks::batched_upto)
+            .first::<i64>(conn)
+            .optional()?
+            .unwrap_or(loaded_upto);
+        let unbatched = payloads_in(conn, webhook, batched_upto + 1, i64::MAX)?;
         let oldest_unbatched_at = match unbatched.first() {
-            Some((first, _)) => deliveries::table
-                .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
-                .filter(deliveries::id.eq(first))
-                .select(events::received_at)
-                .first::<Millis>(conn)
-                .optional()?,
+            Some((first, _)) => {
+                events::table.find(first).select(events::received_at).first::<Millis>(conn).optional()?
+            }
             None => None,
         };
         let unfinished = batches::table
@@ -243,18 +261,21 @@ pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog
             .load(conn)?;
         let mut batches = Vec::with_capacity(unfinished.len());
         for batch in unfinished {
-            let payloads = payloads_of(conn, &batch.id)?;
+            let (first, last) = (batch.first_event_id.unwrap_or(0), batch.last_event_id.unwrap_or(-1));
+            let payloads = payloads_in(conn, webhook, first, last)?.into_iter().map(|(_, payload)| payload).collect();
             batches.push((batch, payloads));
         }
-        Ok(Backlog { loaded_upto, unbatched, oldest_unbatched_at, batches })
+        Ok(Backlog { loaded_upto, batched_upto, unbatched, oldest_unbatched_at, batches })
     })
 }
 
-fn payloads_of(conn: &mut Conn, batch_id: &str) -> QueryResult<Vec<String>> {
+/// A webhook's events with ids in `first..=last`, in order: (event id, payload).
+fn payloads_in(conn: &mut Conn, webhook: &WebhookId, first: i64, last: i64) -> QueryResult<Vec<(i64, String)>> {
     deliveries::table
         .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
-        .filter(deliveries::batch_id.eq(batch_id))
-        .order(deliveries::id.asc())
-        .select(events::payload)
+        .filter(deliveries::webhook_id.eq(webhook.as_str()))
+        .filter(deliveries::event_id.between(first, last))
+        .order(deliveries::event_id.asc())
+        .select((events::id, events::payload))
         .load(conn)
 }

@@ -32,14 +32,6 @@ pub struct EventToStore<'a> {
     pub webhooks: &'a [usize],
 }
 
-/// A delivery row created by ingest: which webhook, which event of the request, its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredDelivery {
-    pub webhook: usize,
-    pub event: usize,
-    pub delivery_id: i64,
-}
-
 /// Inserts ids in `VALUES` order and returns them in that order. Within one statement an
 /// AUTOINCREMENT table hands out increasing ids in row order, and the writer is the only
 /// writer, so sorting the RETURNING ids restores the row order SQLite does not promise.
@@ -48,15 +40,15 @@ fn sorted(mut ids: Vec<i64>) -> Vec<i64> {
     ids
 }
 
-/// Stores a request's events and their delivery rows. Returns the delivery rows in
-/// (event, webhook) order, which is ingest order for every webhook.
+/// Stores a request's events and their delivery rows. Returns the events' ids in request
+/// order; they increase, so request order is ingest order for every webhook.
 pub fn store(
     conn: &mut Conn,
     account: &AccountId,
     webhook_ids: &[WebhookId],
     to_store: &[EventToStore<'_>],
     received_at: Millis,
-) -> QueryResult<Vec<StoredDelivery>> {
+) -> QueryResult<Vec<i64>> {
     let mut event_ids = Vec::with_capacity(to_store.len());
     for chunk in to_store.chunks(ROWS_PER_INSERT) {
         let rows: Vec<NewEvent> =
@@ -65,27 +57,15 @@ pub fn store(
         event_ids.extend(sorted(ids));
     }
 
-    let planned: Vec<(usize, usize)> = to_store
+    let planned: Vec<NewDelivery> = to_store
         .iter()
-        .enumerate()
-        .flat_map(|(event, e)| e.webhooks.iter().map(move |&webhook| (event, webhook)))
+        .zip(&event_ids)
+        .flat_map(|(e, &event_id)| {
+            e.webhooks.iter().map(move |&webhook| NewDelivery { webhook_id: webhook_ids[webhook].as_str(), event_id })
+        })
         .collect();
-    let mut stored = Vec::with_capacity(planned.len());
     for chunk in planned.chunks(ROWS_PER_INSERT) {
-        let rows: Vec<NewDelivery> = chunk
-            .iter()
-            .map(|&(event, webhook)| NewDelivery {
-                webhook_id: webhook_ids[webhook].as_str(),
-                event_id: event_ids[event],
-            })
-            .collect();
-        let ids =
-            diesel::insert_into(deliveries::table).values(&rows).returning(deliveries::id).get_results::<i64>(conn)?;
-        stored.extend(chunk.iter().zip(sorted(ids)).map(|(&(event, webhook), delivery_id)| StoredDelivery {
-            webhook,
-            event,
-            delivery_id,
-        }));
+        diesel::insert_into(deliveries::table).values(chunk).execute(conn)?;
     }
-    Ok(stored)
+    Ok(event_ids)
 }

@@ -112,7 +112,7 @@ impl SqlitePragmas {
             // The busy timeout comes first: switching to WAL needs a lock, and without the
             // timeout a connection opened while another is busy fails at once.
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY;",
+             PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 1073741824;",
             self.busy_timeout.as_millis()
         ))
     }
@@ -186,7 +186,20 @@ impl Db {
         T: Send + 'static,
         F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
-        self.writer.submit(f)
+        self.writer.submit(f, None)
+    }
+
+    /// [`Db::write`], and once the work has committed, `on_commit` runs with its result on
+    /// the writer thread. Commits happen one after another on that thread, so what
+    /// `on_commit` sends (freshly stored events, to the actors that deliver them) arrives
+    /// in commit order, whichever caller's thread would have been first.
+    pub fn write_then<T, F, C>(&self, f: F, on_commit: C) -> impl Future<Output = Result<T, DbError>> + 'static
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
+        self.writer.submit(f, Some(Box::new(on_commit)))
     }
 
     /// Runs a write synchronously, for start-up and the CLI (never from async code).

@@ -38,15 +38,15 @@ diesel::table! {
         response_code -> Nullable<Integer>,
         response_body -> Nullable<Text>,
         error -> Nullable<Text>,
+        first_event_id -> Nullable<BigInt>,
+        last_event_id -> Nullable<BigInt>,
     }
 }
 
 diesel::table! {
-    deliveries (id) {
-        id -> BigInt,
+    deliveries (webhook_id, event_id) {
         webhook_id -> Text,
         event_id -> BigInt,
-        batch_id -> Nullable<Text>,
     }
 }
 
@@ -105,6 +105,7 @@ diesel::table! {
         failed_batches -> Integer,
         last_error -> Nullable<Text>,
         disable_at -> Nullable<BigInt>,
+        batched_upto -> BigInt,
     }
 }
 

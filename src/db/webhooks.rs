@@ -277,25 +277,42 @@ fn purge_deliveries(conn: &mut Conn, id: &WebhookId) -> QueryResult<()> {
     Ok(())
 }
 
-/// Of `ids`, those that name no webhook.
-pub fn unknown_ids(conn: &mut Conn, ids: &[WebhookId]) -> QueryResult<Vec<WebhookId>> {
-    let mut unknown = Vec::new();
-    for chunk in ids.chunks(500) {
-        let names: Vec<&str> = chunk.iter().map(WebhookId::as_str).collect();
-        let known: std::collections::HashSet<String> =
-            webhooks::table.filter(webhooks::id.eq_any(&names)).select(webhooks::id).load(conn)?.into_iter().collect();
-        unknown.extend(chunk.iter().filter(|id| !known.contains(id.as_str())).cloned());
-    }
-    Ok(unknown)
+/// The ids that own delivery rows but name no webhook: what an ingest racing a delete
+/// leaves behind. Walks the distinct owners of the deliveries index one seek each, so
+/// the cost follows the number of webhooks, not of rows.
+pub fn orphaned_delivery_owners(conn: &mut Conn) -> QueryResult<Vec<WebhookId>> {
+    conn.transaction(|conn| {
+        let mut orphans = Vec::new();
+        let mut after = String::new();
+        loop {
+            let next: Option<String> = deliveries::table
+                .filter(deliveries::webhook_id.gt(&after))
+                .select(deliveries::webhook_id)
+                .order(deliveries::webhook_id.asc())
+                .first(conn)
+                .optional()?;
+            let Some(owner) = next else {
+                return Ok(orphans);
+            };
+            let known: i64 = webhooks::table.filter(webhooks::id.eq(&owner)).count().get_result(conn)?;
+            if known == 0 {
+                orphans.push(WebhookId::from_string(owner.clone()));
+            }
+            after = owner;
+        }
+    })
 }
 
-/// Removes delivery rows left behind for webhooks that no longer exist (an ingest that
-/// raced a delete). Run at start-up with the ids [`unknown_ids`] found among the webhooks
-/// that have stored work, so it never scans the whole table.
+/// Removes the delivery rows of `orphans` (found by [`orphaned_delivery_owners`]), checking
+/// again that each names no webhook.
 pub fn sweep_orphans(conn: &mut Conn, orphans: &[WebhookId]) -> QueryResult<usize> {
     let mut removed = 0;
     for id in orphans {
-        removed += diesel::delete(deliveries::table.filter(deliveries::webhook_id.eq(id.as_str()))).execute(conn)?;
+        let known: i64 = webhooks::table.filter(webhooks::id.eq(id.as_str())).count().get_result(conn)?;
+        if known == 0 {
+            removed +=
+                diesel::delete(deliveries::table.filter(deliveries::webhook_id.eq(id.as_str()))).execute(conn)?;
+        }
     }
     Ok(removed)
 }

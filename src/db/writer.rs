@@ -28,8 +28,13 @@ trait Job: Send {
     fn finish(self: Box<Self>, commit: Result<(), String>);
 }
 
+/// Runs on the writer thread right after a job's work has committed, before the next
+/// group starts: what it does happens in commit order.
+pub type OnCommit<T> = Box<dyn FnOnce(&T) + Send>;
+
 struct TypedJob<T, F> {
     work: F,
+    on_commit: Option<OnCommit<T>>,
     outcome: Option<QueryResult<T>>,
     reply: oneshot::Sender<Result<T, DbError>>,
 }
@@ -48,7 +53,12 @@ where
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
         let result = match (commit, self.outcome) {
-            (Ok(()), Some(Ok(value))) => Ok(value),
+            (Ok(()), Some(Ok(value))) => {
+                if let Some(on_commit) = self.on_commit {
+                    on_commit(&value);
+                }
+                Ok(value)
+            }
             (_, Some(Err(e))) => Err(DbError::Query(e)),
             (Ok(()), None) => Err(DbError::WriterStopped),
             (Err(e), _) => Err(DbError::Connection(format!("commit failed: {e}"))),
@@ -75,24 +85,33 @@ impl Writer {
         Ok(Writer { queue })
     }
 
-    fn enqueue<T, F>(&self, work: F) -> Result<oneshot::Receiver<Result<T, DbError>>, DbError>
+    fn enqueue<T, F>(
+        &self,
+        work: F,
+        on_commit: Option<OnCommit<T>>,
+    ) -> Result<oneshot::Receiver<Result<T, DbError>>, DbError>
     where
         T: Send + 'static,
         F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = TypedJob { work, outcome: None, reply };
+        let job = TypedJob { work, on_commit, outcome: None, reply };
         self.queue.send(Box::new(job)).map_err(|_| DbError::WriterStopped)?;
         Ok(answer)
     }
 
-    /// Queues `work` and waits for its commit.
-    pub fn submit<T, F>(&self, work: F) -> impl std::future::Future<Output = Result<T, DbError>> + 'static
+    /// Queues `work` and waits for its commit; `on_commit`, if given, runs on the writer
+    /// thread once the work is durable, before the caller hears of it.
+    pub fn submit<T, F>(
+        &self,
+        work: F,
+        on_commit: Option<OnCommit<T>>,
+    ) -> impl std::future::Future<Output = Result<T, DbError>> + 'static
     where
         T: Send + 'static,
         F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
-        let queued = self.enqueue(work);
+        let queued = self.enqueue(work, on_commit);
         async move { queued?.await.map_err(|_| DbError::WriterStopped)? }
     }
 
@@ -102,7 +121,7 @@ impl Writer {
         T: Send + 'static,
         F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
-        self.enqueue(work)?.blocking_recv().map_err(|_| DbError::WriterStopped)?
+        self.enqueue(work, None)?.blocking_recv().map_err(|_| DbError::WriterStopped)?
     }
 }
 

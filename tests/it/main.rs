@@ -26,4 +26,5 @@ mod restart;
 mod ssrf;
 mod tenants;
 mod test_batch;
+mod upgrade;
 mod webhooks_api;

@@ -42,7 +42,12 @@ pub struct TestServer {
 impl TestServer {
     /// Starts with [`test_config`] changed by `tweak`.
     pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::start_in(std::sync::Arc::new(tempfile::tempdir().expect("temp dir")), tweak).await
+    }
+
+    /// Starts with [`test_config`] changed by `tweak`, on a folder prepared beforehand (a
+    /// database written by an older version, say).
+    pub async fn start_in(dir: std::sync::Arc<tempfile::TempDir>, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config(dir.path());
         tweak(&mut config);
         Self::start_with(config, dir).await
