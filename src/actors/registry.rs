@@ -10,7 +10,9 @@ use actix::dev::channel::{self, AddressReceiver};
 use actix::prelude::*;
 
 use super::routes::SharedRoutes;
-use super::webhook::{Crash, Drain, Enqueue, PendingEvent, Reconfigure, StartFrom, Stop, WebhookActor};
+use super::webhook::{
+    Crash, Drain, Enqueue, Handed, LoadBacklog, PendingEvent, Reconfigure, StartFrom, Stop, WebhookActor,
+};
 use super::ActorDeps;
 use crate::db::webhooks::EnabledWebhook;
 use crate::model::{AccountId, DeliveryTarget, Webhook, WebhookId, WebhookStatus};
@@ -61,6 +63,8 @@ pub struct Registry {
     next_arbiter: usize,
     routes: SharedRoutes,
     actors: HashMap<WebhookId, Running>,
+    /// The actors started waiting for the start-up loader to hand them their backlog.
+    to_hand: Vec<(WebhookId, Addr<WebhookActor>)>,
 }
 
 impl Registry {
@@ -83,6 +87,7 @@ impl Registry {
             next_arbiter: 0,
             routes,
             actors: HashMap::with_capacity(enabled.len()),
+            to_hand: Vec::with_capacity(with_backlog.len()),
         };
         registry.write_routes(|routes| {
             for webhook in &enabled {
@@ -96,13 +101,17 @@ impl Registry {
         let mut parcels: Vec<Vec<(AddressReceiver<WebhookActor>, WebhookActor)>> =
             (0..workers).map(|_| Vec::with_capacity(STARTUP_PARCEL)).collect();
         for (i, webhook) in enabled.into_iter().enumerate() {
-            let start = if with_backlog.contains(&webhook.target.id) { StartFrom::Storage } else { StartFrom::Nothing };
+            let start = if with_backlog.contains(&webhook.target.id) { StartFrom::Handed } else { StartFrom::Nothing };
             let id = webhook.target.id.clone();
             let target = Arc::new(webhook.target);
             let (sender, receiver) = channel::channel(MAILBOX_CAPACITY);
             let worker = i % workers;
             parcels[worker].push((receiver, WebhookActor::new(target.clone(), registry.deps.clone(), start)));
-            registry.actors.insert(id, Running { addr: Addr::new(sender), target });
+            let addr = Addr::new(sender);
+            if start == StartFrom::Handed {
+                registry.to_hand.push((id.clone(), addr.clone()));
+            }
+            registry.actors.insert(id, Running { addr, target });
             if parcels[worker].len() == STARTUP_PARCEL {
                 let parcel = std::mem::replace(&mut parcels[worker], Vec::with_capacity(STARTUP_PARCEL));
                 registry.send_parcel(worker, parcel);
@@ -184,6 +193,40 @@ async fn stop(addr: Addr<WebhookActor>) {
 }
 
 impl Registry {
+    /// Reads the backlogs of the actors started with [`StartFrom::Handed`] and hands each
+    /// its own, as soon as it is read: all in one read transaction on one connection,
+    /// while the actors already deliver what they were handed.
+    fn start_backlog_loader(&mut self) {
+        let to_hand = Arc::new(std::mem::take(&mut self.to_hand));
+        if to_hand.is_empty() {
+            return;
+        }
+        let load = {
+            let to_hand = to_hand.clone();
+            move |conn: &mut crate::db::Conn| {
+                let ids: Vec<WebhookId> = to_hand.iter().map(|(id, _)| id.clone()).collect();
+                let mut served = 0;
+                let loaded = crate::db::batches::load_backlogs(conn, &ids, |i, backlog| {
+                    to_hand[i].1.do_send(Handed(backlog));
+                    served = i + 1;
+                });
+                if let Err(e) = loaded {
+                    log::error!("cannot read the stored backlogs at start; each webhook reads its own: {e}");
+                    to_hand[served..].iter().for_each(|(_, addr)| addr.do_send(LoadBacklog));
+                }
+                Ok(())
+            }
+        };
+        let read = self.deps.db.read(load);
+        actix::spawn(async move {
+            if let Err(e) = read.await {
+                log::error!("cannot read the stored backlogs at start; each webhook reads its own: {e}");
+                // An actor already handed its backlog ignores this.
+                to_hand.iter().for_each(|(_, addr)| addr.do_send(LoadBacklog));
+            }
+        });
+    }
+
     /// Restarts every webhook actor that is no longer running (it panicked, or stopped
     /// without being asked). The new actor reloads its backlog, so nothing is lost.
     fn supervise(&mut self) {
@@ -203,6 +246,7 @@ impl Actor for Registry {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.start_backlog_loader();
         ctx.run_interval(self.supervision_interval, |act, _| act.supervise());
     }
 }

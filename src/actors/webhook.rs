@@ -65,14 +65,24 @@ pub struct Drain(pub tokio::sync::oneshot::Sender<()>);
 pub enum StartFrom {
     /// Nothing is stored for it (a new webhook, or an idle one at engine start).
     Nothing,
-    /// Its stored events and unfinished batches, read at engine start when no other actor
-    /// of this webhook has run.
-    Storage,
-    /// The same, read only after every write already queued has committed — those of a
-    /// previous actor of the same webhook (crashed or stopped) included — so nothing it
-    /// batched is batched again.
+    /// Its stored events and unfinished batches, read by the engine's start-up loader and
+    /// handed over in a [`Handed`] message (or, if the loader fails, a [`LoadBacklog`]).
+    Handed,
+    /// Its stored events and unfinished batches, read only after every write already
+    /// queued has committed — those of a previous actor of the same webhook (crashed or
+    /// stopped) included — so nothing it batched is batched again.
     StorageAfterQueuedWrites,
 }
+
+/// The backlog the start-up loader read for this actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Handed(pub db::batches::Backlog);
+
+/// The start-up loader could not read this actor's backlog: read it yourself.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LoadBacklog;
 
 /// Where the actor is in its start-up.
 enum Loading {
@@ -121,11 +131,10 @@ impl WebhookActor {
     fn load_backlog(&mut self, ctx: &mut Context<Self>) {
         let id = self.target.id.clone();
         let load = move |conn: &mut db::Conn| db::batches::load_backlog(conn, &id);
-        let backlog = match self.start {
-            StartFrom::StorageAfterQueuedWrites => futures_util::future::Either::Left(self.deps.db.write(load)),
-            _ => futures_util::future::Either::Right(self.deps.db.read(load)),
-        };
-        backlog
+        // Through the writer's queue, so that it is read after every write queued before.
+        self.deps
+            .db
+            .write(load)
             .into_actor(self)
             .map(|result, act, ctx| match result {
                 Ok(backlog) => act.resume(backlog, ctx),
@@ -381,7 +390,7 @@ impl Actor for WebhookActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        if matches!(self.loading, Loading::InProgress(_)) {
+        if self.start == StartFrom::StorageAfterQueuedWrites {
             self.load_backlog(ctx);
         }
     }
@@ -403,6 +412,26 @@ impl Handler<Enqueue> for WebhookActor {
                 let fresh = msg.0.into_iter().filter(|e| e.event_id > loaded_upto).collect();
                 self.add_events(fresh, ctx);
             }
+        }
+    }
+}
+
+impl Handler<Handed> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Handed, ctx: &mut Self::Context) {
+        if matches!(self.loading, Loading::InProgress(_)) {
+            self.resume(msg.0, ctx);
+        }
+    }
+}
+
+impl Handler<LoadBacklog> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: LoadBacklog, ctx: &mut Self::Context) {
+        if matches!(self.loading, Loading::InProgress(_)) {
+            self.load_backlog(ctx);
         }
     }
 }

@@ -224,8 +224,6 @@ pub struct Backlog {
     /// The highest event id that existed when this was read: events routed to the actor
     /// with an id at or below it are already in `unbatched` or a batch.
     pub loaded_upto: i64,
-    /// The webhook's watermark: its events up to this id are in batches.
-    pub batched_upto: i64,
     /// Events not yet in a batch: (event id, payload), in ingest order.
     pub unbatched: Vec<(i64, String)>,
     /// When the oldest of `unbatched` was received: its linger counts from then.
@@ -237,36 +235,59 @@ pub struct Backlog {
 /// Reads a webhook's backlog in one consistent snapshot.
 pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog> {
     conn.transaction(|conn| {
-        let loaded_upto = events::table.select(diesel::dsl::max(events::id)).first::<Option<i64>>(conn)?.unwrap_or(0);
-        // A webhook deleted meanwhile has nothing left to deliver.
-        let batched_upto = webhooks::table
-            .find(webhook.as_str())
-            .select(webhooks::batched_upto)
-            .first::<i64>(conn)
-            .optional()?
-            .unwrap_or(loaded_upto);
-        let unbatched = payloads_in(conn, webhook, batched_upto + 1, i64::MAX)?;
-        let oldest_unbatched_at = match unbatched.first() {
-            Some((first, _)) => {
-                events::table.find(first).select(events::received_at).first::<Millis>(conn).optional()?
-            }
-            None => None,
-        };
-        let unfinished = batches::table
-            .filter(batches::webhook_id.eq(webhook.as_str()))
-            .filter(batches::status.eq_any([BatchStatus::Pending.as_str(), BatchStatus::Retrying.as_str()]))
-            .filter(batches::test.eq(false))
-            .order(batches::seq.asc())
-            .select(BatchRecord::as_select())
-            .load(conn)?;
-        let mut batches = Vec::with_capacity(unfinished.len());
-        for batch in unfinished {
-            let (first, last) = (batch.first_event_id.unwrap_or(0), batch.last_event_id.unwrap_or(-1));
-            let payloads = payloads_in(conn, webhook, first, last)?.into_iter().map(|(_, payload)| payload).collect();
-            batches.push((batch, payloads));
-        }
-        Ok(Backlog { loaded_upto, batched_upto, unbatched, oldest_unbatched_at, batches })
+        let loaded_upto = newest_event_id(conn)?;
+        backlog_in_snapshot(conn, webhook, loaded_upto)
     })
+}
+
+/// Reads the backlogs of many webhooks, all from one snapshot, handing each to `each` (with
+/// its index in `webhooks`) as soon as it is read. One read transaction for all of them matters: SQLite drops a
+/// connection's page cache and memory map at the start of every read transaction that
+/// follows someone else's commit, so a thousand small reads during a busy start would
+/// each fault the database back in.
+pub fn load_backlogs(conn: &mut Conn, webhooks: &[WebhookId], mut each: impl FnMut(usize, Backlog)) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let loaded_upto = newest_event_id(conn)?;
+        for (i, webhook) in webhooks.iter().enumerate() {
+            each(i, backlog_in_snapshot(conn, webhook, loaded_upto)?);
+        }
+        Ok(())
+    })
+}
+
+fn newest_event_id(conn: &mut Conn) -> QueryResult<i64> {
+    Ok(events::table.select(diesel::dsl::max(events::id)).first::<Option<i64>>(conn)?.unwrap_or(0))
+}
+
+/// A webhook's backlog as of the current transaction's snapshot, whose newest event is
+/// `loaded_upto`.
+fn backlog_in_snapshot(conn: &mut Conn, webhook: &WebhookId, loaded_upto: i64) -> QueryResult<Backlog> {
+    // A webhook deleted meanwhile has nothing left to deliver.
+    let batched_upto = webhooks::table
+        .find(webhook.as_str())
+        .select(webhooks::batched_upto)
+        .first::<i64>(conn)
+        .optional()?
+        .unwrap_or(loaded_upto);
+    let unbatched = payloads_in(conn, webhook, batched_upto + 1, loaded_upto)?;
+    let oldest_unbatched_at = match unbatched.first() {
+        Some((first, _)) => events::table.find(first).select(events::received_at).first::<Millis>(conn).optional()?,
+        None => None,
+    };
+    let unfinished = batches::table
+        .filter(batches::webhook_id.eq(webhook.as_str()))
+        .filter(batches::status.eq_any([BatchStatus::Pending.as_str(), BatchStatus::Retrying.as_str()]))
+        .filter(batches::test.eq(false))
+        .order(batches::seq.asc())
+        .select(BatchRecord::as_select())
+        .load(conn)?;
+    let mut batches = Vec::with_capacity(unfinished.len());
+    for batch in unfinished {
+        let (first, last) = (batch.first_event_id.unwrap_or(0), batch.last_event_id.unwrap_or(-1));
+        let payloads = payloads_in(conn, webhook, first, last)?.into_iter().map(|(_, payload)| payload).collect();
+        batches.push((batch, payloads));
+    }
+    Ok(Backlog { loaded_upto, unbatched, oldest_unbatched_at, batches })
 }
 
 /// A webhook's events with ids in `first..=last`, in order: (event id, payload).

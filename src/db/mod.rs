@@ -74,10 +74,17 @@ impl DbError {
     }
 }
 
+/// Read connections, and so reads running at once.
+const READERS: u32 = 4;
+
 /// The handle the engine uses for all database work. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// One permit per read connection: a read waits here, as a future, for its turn
+    /// rather than on a blocking thread. Without it a thousand actors reading their
+    /// backlogs at start would each hold a blocking thread waiting for a connection.
+    read_turns: std::sync::Arc<tokio::sync::Semaphore>,
     writer: Writer,
 }
 
@@ -153,22 +160,24 @@ impl Db {
         let path = sqlite_path(database_url)?;
         let pragmas = SqlitePragmas { busy_timeout };
         let pool = diesel::r2d2::Pool::builder()
-            .max_size(8)
+            .max_size(READERS)
             .connection_customizer(Box::new(pragmas))
             .build(ConnectionManager::<Conn>::new(path.clone()))
             .map_err(|e| DbError::Connection(e.to_string()))?;
         let writer = Writer::start(connect(&path, pragmas)?)?;
-        Ok(Db { pool, writer })
+        let read_turns = std::sync::Arc::new(tokio::sync::Semaphore::new(READERS as usize));
+        Ok(Db { pool, read_turns, writer })
     }
 
-    /// Runs a read on the blocking pool.
+    /// Runs a read on the blocking pool, once a read connection is free.
     pub fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T, DbError>> + 'static
     where
         T: Send + 'static,
         F: Fn(&mut Conn) -> QueryResult<T> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, read_turns) = (self.pool.clone(), self.read_turns.clone());
         async move {
+            let _turn = read_turns.acquire_owned().await.map_err(|e| DbError::Connection(e.to_string()))?;
             let joined = tokio::task::spawn_blocking(move || -> Result<T, DbError> {
                 let mut conn = pool.get().map_err(|e| DbError::Connection(e.to_string()))?;
                 Ok(f(&mut conn)?)
