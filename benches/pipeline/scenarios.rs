@@ -130,10 +130,12 @@ pub async fn ingest(size: Size) -> Report {
     }
 }
 
-/// End-to-end at 1,000 webhooks, ingest and delivery at once: events are posted at full
-/// speed (1,000 per request, 4 clients) while the webhooks deliver them with a 50 ms
-/// linger; the rate is events delivered per second from the first post to the last
-/// receipt. Against plain awc POSTs of 500-event batch bodies to the same receiver.
+/// End-to-end at 1,000 webhooks, ingest and delivery at once, engine defaults (1 s
+/// linger): events are posted at full speed (1,000 per request, 8 clients) while the
+/// webhooks deliver them. The delivered rate counts from the first post to the last
+/// receipt. Delivery keeps up when the last event arrives within the linger (plus 1 s)
+/// of the last post: a growing backlog would take longer to clear, in proportion to the
+/// run. Against plain awc POSTs of 500-event batch bodies to the same receiver.
 pub async fn end_to_end(size: Size) -> Report {
     let webhooks = size.pick(20, 1_000, 1_000);
     let total = size.pick(10_000, 100_000, 500_000);
@@ -144,13 +146,15 @@ pub async fn end_to_end(size: Size) -> Report {
         let account = setup::account(&mut conn);
         setup::webhooks(&mut conn, &account, webhooks, &receiver.base, |_| false);
     }
-    let config = mailhooks::Config { batch_linger: Duration::from_millis(50), ..setup::config(dir.path()) };
+    let config = setup::config(dir.path());
+    let linger = config.batch_linger;
     let running = Running::start(config).await;
     let bodies = Arc::new(ingest_bodies(total, 1000, 1024, webhooks));
     let started = Instant::now();
-    let (ingest_elapsed, accepted) = post_all(&format!("{}/v1/events", running.base), bodies, 4).await;
+    let (ingest_elapsed, accepted) = post_all(&format!("{}/v1/events", running.base), bodies, 8).await;
     let delivered_all = wait_for_events(&receiver, (accepted * 1000).min(total) as u64, Duration::from_secs(600)).await;
     let pipeline_elapsed = started.elapsed();
+    let tail = pipeline_elapsed.saturating_sub(ingest_elapsed);
     running.stop().await;
     let ingest_rate = rate(total, ingest_elapsed);
     let pipeline_rate = rate(total, pipeline_elapsed);
@@ -162,12 +166,16 @@ pub async fn end_to_end(size: Size) -> Report {
             ("webhooks", webhooks as f64, ""),
             ("delivered_events_per_s", pipeline_rate, "events/s"),
             ("ingest_events_per_s", ingest_rate, "events/s"),
+            ("last_receipt_after_last_post_ms", tail.as_secs_f64() * 1000.0, "ms"),
             ("baseline_awc_events_per_s", baseline_rate, "events/s"),
             ("ratio", pipeline_rate / baseline_rate, "x"),
         ],
         targets: vec![
             ("everything delivered".into(), delivered_all),
-            ("no growing backlog (delivered >= 95% of ingest rate)".into(), pipeline_rate >= 0.95 * ingest_rate),
+            (
+                "no growing backlog (last receipt <= linger + 1 s after the last post)".into(),
+                tail <= linger + Duration::from_secs(1),
+            ),
         ],
     }
 }
