@@ -91,7 +91,12 @@ impl Engine {
         };
         {
             let secrets = secrets.clone();
-            let sealed = db.write(move |conn| db::webhooks::seal_plain_passwords(conn, &secrets)).await?;
+            let plain = db.read(db::webhooks::plain_passwords).await?;
+            let sealed = if plain.is_empty() {
+                0
+            } else {
+                db.write(move |conn| db::webhooks::seal_passwords(conn, &secrets, &plain)).await?
+            };
             if sealed > 0 {
                 log::info!("sealed {sealed} stored basic-auth passwords");
             }

@@ -127,7 +127,7 @@ impl SqlitePragmas {
             // The busy timeout comes first: switching to WAL needs a lock, and without the
             // timeout a connection opened while another is busy fails at once.
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 1073741824;",
+             PRAGMA temp_store = MEMORY;",
             self.busy_timeout.as_millis()
         ))
     }

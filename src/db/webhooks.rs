@@ -440,22 +440,26 @@ pub fn disable_overdue(conn: &mut Conn, now: i64) -> QueryResult<Vec<Webhook>> {
     Ok(disabled)
 }
 
-/// Seals basic-auth passwords stored in plain text (by a version from before passwords
-/// were encrypted). Returns how many it sealed.
-pub fn seal_plain_passwords(conn: &mut Conn, secrets: &SecretBox) -> QueryResult<usize> {
+/// Stored basic-auth passwords still in plain text (written before passwords were
+/// sealed): (webhook id, stored value). A read, so that scanning every webhook does not
+/// fill the writer's page cache.
+pub fn plain_passwords(conn: &mut Conn) -> QueryResult<Vec<(String, String)>> {
     let rows: Vec<(String, String)> = webhooks::table
         .filter(webhooks::auth_password.is_not_null())
         .select((webhooks::id, webhooks::auth_password.assume_not_null()))
         .load(conn)?;
+    Ok(rows.into_iter().filter(|(_, stored)| Sealed::from_stored(stored.clone()).is_plain()).collect())
+}
+
+/// Seals the plain passwords [`plain_passwords`] found, each only if it is still the
+/// stored value. Returns how many were sealed.
+pub fn seal_passwords(conn: &mut Conn, secrets: &SecretBox, plain: &[(String, String)]) -> QueryResult<usize> {
     let mut sealed = 0;
-    for (id, stored) in rows {
-        let value = Sealed::from_stored(stored);
-        if value.is_plain() {
-            diesel::update(webhooks::table.find(&id))
-                .set(webhooks::auth_password.eq(secrets.seal(value.as_stored()).as_stored()))
-                .execute(conn)?;
-            sealed += 1;
-        }
+    for (id, stored) in plain {
+        let value = Sealed::from_stored(stored.clone());
+        sealed += diesel::update(webhooks::table.find(id).filter(webhooks::auth_password.eq(stored)))
+            .set(webhooks::auth_password.eq(secrets.seal(value.as_stored()).as_stored()))
+            .execute(conn)?;
     }
     Ok(sealed)
 }
