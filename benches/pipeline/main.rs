@@ -108,10 +108,29 @@ fn main() {
         print_table(&report);
         reports.push(report);
     }
+    if let Some(summary) = delivery_vs_ingest(&reports) {
+        print_table(&summary);
+        reports.push(summary);
+    }
     println!();
     for report in &reports {
         println!("{report}");
     }
+}
+
+/// The target that spans two scenarios: delivery (the drain rate, 500-event batches) must
+/// be at least as fast as durable ingest, or a backlog grows under full ingest.
+fn delivery_vs_ingest(reports: &[Value]) -> Option<Value> {
+    let figure = |scenario: &str, name: &str| {
+        reports.iter().find(|r| r["scenario"] == scenario).and_then(|r| r["figures"][name].as_f64())
+    };
+    let ingest = figure("durable_ingest", "events_per_s")?;
+    let drain = figure("drain", "drain_events_per_s")?;
+    Some(serde_json::json!({
+        "scenario": "delivery_vs_ingest",
+        "figures": {"drain_events_per_s": drain, "durable_ingest_events_per_s": ingest, "ratio": drain / ingest},
+        "targets": [{"target": "delivered events/s >= durable ingest events/s", "pass": drain >= ingest}],
+    }))
 }
 
 fn print_table(report: &Value) {
