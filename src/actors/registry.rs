@@ -69,9 +69,9 @@ pub struct Registry {
 
 impl Registry {
     /// A registry that will run webhook actors on `arbiters`, starting one for each of
-    /// `enabled` now. Only those in `with_backlog` read the database as they start: the
-    /// others have nothing stored to pick up, which keeps a start with many idle webhooks
-    /// fast.
+    /// `enabled` now. Those in `with_backlog` wait for the start-up loader (see
+    /// [`Registry::start_backlog_loader`]) to hand them what is stored for them; the others
+    /// have nothing to pick up, which keeps a start with many idle webhooks fast.
     pub fn new(
         deps: ActorDeps,
         supervision_interval: std::time::Duration,

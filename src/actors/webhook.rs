@@ -4,8 +4,11 @@
 //! that must survive a crash is written before the actor acts on it: a batch is recorded
 //! before its first send, an attempt before its retry is scheduled.
 //!
-//! On start the actor reloads its backlog from the database — events not yet batched and
-//! unfinished batches — so a restart (of the process or of the actor) loses nothing.
+//! Its events reach it in id order (they are handed over from the writer thread, in commit
+//! order), so each batch is the next range of the webhook's event ids, recorded as a
+//! range. On start the actor picks up its backlog from the database — events not yet
+//! batched and unfinished batches — so a restart (of the process or of the actor) loses
+//! nothing.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
