@@ -8,6 +8,7 @@ mod idempotency;
 mod secrets;
 mod smoke;
 
+mod batch_ranges;
 mod batch_status;
 mod checks;
 mod crash;
