@@ -15,7 +15,6 @@ use actix_web::{web, App, HttpServer};
 use crate::actors::notifier::{Notifier, UseRegistry};
 use crate::actors::registry::{CrashWebhook, Dispatch, DrainAll, Registry, WebhookChanged, WebhookRemoved};
 use crate::actors::routes::{RouteTable, SharedRoutes};
-use crate::actors::webhook::PendingEvent;
 use crate::actors::{ActorDeps, DeliverySettings};
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db, DbError};
@@ -307,16 +306,11 @@ impl Engine {
         // The actors hear of the events from the writer thread, in commit order: each
         // actor sees its events in id order, which is what lets a batch be a range.
         let dispatch = {
-            let (registry, webhooks) = (self.shared.registry.clone(), webhooks.clone());
+            let registry = self.shared.registry.clone();
             move |outcome: &StoreOutcome| {
                 if let StoreOutcome::Stored(event_ids) = outcome {
-                    let mut grouped: Vec<Vec<PendingEvent>> = vec![Vec::new(); webhooks.len()];
-                    for ((event_id, targets), raw) in event_ids.iter().zip(per_event.iter()).zip(&payloads) {
-                        for &webhook in targets {
-                            grouped[webhook].push(PendingEvent { event_id: *event_id, raw: raw.clone() });
-                        }
-                    }
-                    registry.do_send(Dispatch(webhooks.iter().cloned().zip(grouped).collect()));
+                    let event_ids = event_ids.clone();
+                    registry.do_send(Dispatch { webhooks, targets: per_event, event_ids, payloads });
                 }
             }
         };

@@ -23,10 +23,20 @@ const MAILBOX_CAPACITY: usize = 16;
 /// How many actors one start-up parcel carries to an arbiter.
 const STARTUP_PARCEL: usize = 2_000;
 
-/// Freshly committed events, grouped by the webhook that must deliver them.
+/// An ingest request's events, just committed. Sent from the writer thread, so requests
+/// arrive here in commit order; the registry groups each by webhook (off the writer
+/// thread) and forwards every webhook its share.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Dispatch(pub Vec<(WebhookId, Vec<PendingEvent>)>);
+pub struct Dispatch {
+    /// The webhooks the request's events go to.
+    pub webhooks: Arc<Vec<WebhookId>>,
+    /// For each event, the indexes (into `webhooks`) of the webhooks it goes to.
+    pub targets: Arc<Vec<Vec<usize>>>,
+    /// Each event's id and payload, in request order.
+    pub event_ids: Vec<i64>,
+    pub payloads: Vec<Arc<str>>,
+}
 
 /// A webhook was created or changed: start, reconfigure or stop its actor.
 #[derive(Message)]
@@ -203,18 +213,9 @@ impl Registry {
         }
         let load = {
             let to_hand = to_hand.clone();
+            let ids: Vec<WebhookId> = to_hand.iter().map(|(id, _)| id.clone()).collect();
             move |conn: &mut crate::db::Conn| {
-                let ids: Vec<WebhookId> = to_hand.iter().map(|(id, _)| id.clone()).collect();
-                let mut served = 0;
-                let loaded = crate::db::batches::load_backlogs(conn, &ids, |i, backlog| {
-                    to_hand[i].1.do_send(Handed(backlog));
-                    served = i + 1;
-                });
-                if let Err(e) = loaded {
-                    log::error!("cannot read the stored backlogs at start; each webhook reads its own: {e}");
-                    to_hand[served..].iter().for_each(|(_, addr)| addr.do_send(LoadBacklog));
-                }
-                Ok(())
+                crate::db::batches::load_backlogs(conn, &ids, |i, backlog| to_hand[i].1.do_send(Handed(backlog)))
             }
         };
         let read = self.deps.db.read(load);
@@ -277,9 +278,15 @@ impl Handler<Dispatch> for Registry {
     /// Forwards each webhook's events to its actor. Events for a webhook without an actor
     /// (disabled or deleted meanwhile) stay in the database.
     fn handle(&mut self, msg: Dispatch, _ctx: &mut Self::Context) {
+        let mut grouped: Vec<Vec<PendingEvent>> = vec![Vec::new(); msg.webhooks.len()];
+        for ((&event_id, targets), raw) in msg.event_ids.iter().zip(msg.targets.iter()).zip(&msg.payloads) {
+            for &webhook in targets {
+                grouped[webhook].push(PendingEvent { event_id, raw: raw.clone() });
+            }
+        }
         let mut lost = false;
-        for (webhook, events) in msg.0 {
-            if let Some(running) = self.actors.get(&webhook) {
+        for (webhook, events) in msg.webhooks.iter().zip(grouped) {
+            if let Some(running) = self.actors.get(webhook) {
                 // A closed mailbox means the actor died; its events are stored, and the
                 // restarted actor reads them back. A full one is no reason to drop them:
                 // `try_send` refuses once 16 messages wait (say, while the actor reads its
