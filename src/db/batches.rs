@@ -240,11 +240,11 @@ pub fn load_backlog(conn: &mut Conn, webhook: &WebhookId) -> QueryResult<Backlog
     })
 }
 
-/// Reads the backlogs of many webhooks, all from one snapshot, handing each to `each` (with
-/// its index in `webhooks`) as soon as it is read. One read transaction for all of them matters: SQLite drops a
-/// connection's page cache and memory map at the start of every read transaction that
-/// follows someone else's commit, so a thousand small reads during a busy start would
-/// each fault the database back in.
+/// Reads the backlogs of many webhooks, all from one snapshot, handing each to `each`
+/// (with its index in `webhooks`) as soon as it is read. One read transaction for all of
+/// them matters: SQLite drops a connection's page cache at the start of every read
+/// transaction that follows another connection's commit, so a thousand small reads during
+/// a busy start would each read the database from the file again.
 pub fn load_backlogs(conn: &mut Conn, webhooks: &[WebhookId], mut each: impl FnMut(usize, Backlog)) -> QueryResult<()> {
     conn.transaction(|conn| {
         let loaded_upto = newest_event_id(conn)?;

@@ -321,18 +321,18 @@ pub fn sweep_orphans(conn: &mut Conn, orphans: &[WebhookId]) -> QueryResult<usiz
 /// spell (a success is a fix).
 pub fn record_success(conn: &mut Conn, id: &WebhookId, at: i64) -> QueryResult<()> {
     diesel::update(webhooks::table.find(id.as_str())).set(webhooks::last_success_at.eq(at)).execute(conn)?;
-    // Almost always healthy already: a cached SELECT is much cheaper than preparing the
-    // UPDATE of `mark_fixed` (diesel prepares every UPDATE anew).
-    let health: Option<String> = webhooks::table.find(id.as_str()).select(webhooks::health).first(conn).optional()?;
-    if health.as_deref() == Some("failing") {
-        mark_fixed(conn, id)?;
-    }
-    Ok(())
+    mark_fixed(conn, id)
 }
 
 /// Ends a failing spell: the webhook is healthy again, its deadline is gone, and a failure
 /// email not yet sent is not sent.
 pub fn mark_fixed(conn: &mut Conn, id: &WebhookId) -> QueryResult<()> {
+    // Almost always healthy already (every success comes here): a cached SELECT is much
+    // cheaper than the UPDATE below, which diesel prepares anew each time.
+    let health: Option<String> = webhooks::table.find(id.as_str()).select(webhooks::health).first(conn).optional()?;
+    if health.as_deref() != Some("failing") {
+        return Ok(());
+    }
     let was_failing = diesel::update(webhooks::table.find(id.as_str()).filter(webhooks::health.eq("failing")))
         .set((
             webhooks::health.eq("healthy"),
