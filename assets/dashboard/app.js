@@ -270,6 +270,19 @@
     main.replaceChildren(h('p', { className: 'loading', role: 'status' }, text || 'Loading…'));
   }
 
+  // Loads what a page shows: the answer, or null when this page is no longer the one on
+  // screen or the load failed (the error is then shown in its place).
+  async function loadFor(token, text, path) {
+    loading(text);
+    try {
+      const body = await api('GET', path);
+      return current(token) ? body : null;
+    } catch (e) {
+      if (current(token)) renderLoadError(e);
+      return null;
+    }
+  }
+
   // ---------------------------------------------------------------- sign in
 
   function signOut(message) {
@@ -336,15 +349,9 @@
 
   async function renderList(token) {
     setTitle('Webhooks');
-    loading('Loading webhooks…');
-    let webhooks;
-    try {
-      webhooks = (await api('GET', 'webhooks')).data;
-    } catch (e) {
-      if (current(token)) renderLoadError(e);
-      return;
-    }
-    if (!current(token)) return;
+    const list = await loadFor(token, 'Loading webhooks…', 'webhooks');
+    if (!list) return;
+    const webhooks = list.data;
     webhooks.sort((a, b) => a.name.localeCompare(b.name));
     const failing = webhooks.filter((w) => w.health === 'failing' || w.disabledReason === 'failing');
     const header = h('div', { className: 'page-head' },
@@ -412,14 +419,8 @@
     let webhook = null;
     if (id) {
       setTitle('Edit webhook');
-      loading('Loading webhook…');
-      try {
-        webhook = await api('GET', webhookPath(id));
-      } catch (e) {
-        if (current(token)) renderLoadError(e);
-        return;
-      }
-      if (!current(token)) return;
+      webhook = await loadFor(token, 'Loading webhook…', webhookPath(id));
+      if (!webhook) return;
     }
     setTitle(webhook ? 'Edit ' + webhook.name : 'Create Webhook');
     const hasBasic = Boolean(webhook && webhook.auth.type === 'basic');
@@ -624,15 +625,8 @@
   // ---------------------------------------------------------------- detail page
 
   async function renderDetail(token, id, tab, fromMenu) {
-    loading('Loading webhook…');
-    let webhook;
-    try {
-      webhook = await api('GET', webhookPath(id));
-    } catch (e) {
-      if (current(token)) renderLoadError(e);
-      return;
-    }
-    if (!current(token)) return;
+    const webhook = await loadFor(token, 'Loading webhook…', webhookPath(id));
+    if (!webhook) return;
     const tabs = [['overview', 'Overview', ''], ['test', 'Test', '/test'], ['batches', 'Batch Status', '/batches']];
     setTitle(webhook.name, tabs.find((t) => t[0] === tab)[1]);
     const base = '#/webhooks/' + encodeURIComponent(webhook.id);
