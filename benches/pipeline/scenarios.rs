@@ -188,12 +188,7 @@ pub async fn drain(size: Size) -> Report {
     let total = size.pick(10_000, 100_000, 500_000);
     let receiver = Receiver::start(2, "/h");
     let dir = tempfile::tempdir().expect("temp dir");
-    {
-        let mut conn = setup::connect(dir.path());
-        let account = setup::account(&mut conn);
-        let ids = setup::webhooks(&mut conn, &account, webhooks, &receiver.base, |_| false);
-        setup::backlog(&mut conn, &account, &ids, total, 1024);
-    }
+    setup::webhooks_with_backlog(dir.path(), &receiver.base, webhooks, total, 1024);
     let config = mailhooks::Config {
         batch_linger: Duration::from_millis(50),
         batch_max_events: 500,
@@ -404,12 +399,7 @@ pub async fn recovery(size: Size) -> Report {
     let total = size.pick(10_000, 100_000, 1_000_000);
     let receiver = Receiver::start(2, "/h");
     let dir = tempfile::tempdir().expect("temp dir");
-    {
-        let mut conn = setup::connect(dir.path());
-        let account = setup::account(&mut conn);
-        let ids = setup::webhooks(&mut conn, &account, webhooks, &receiver.base, |_| false);
-        setup::backlog(&mut conn, &account, &ids, total, 250);
-    }
+    setup::webhooks_with_backlog(dir.path(), &receiver.base, webhooks, total, 250);
     receiver.seen.reset_origin();
     let started = Instant::now();
     let running = Running::start(setup::config(dir.path())).await;
