@@ -66,6 +66,7 @@ fn run_child(name: &str, size: Size) {
             "density" => scenarios::density(size).await,
             "isolation" => scenarios::isolation(size).await,
             "recovery" => scenarios::recovery(size).await,
+            "density_baseline" => scenarios::idle_actors(size).await,
             other => panic!("unknown scenario {other}"),
         }
     });
@@ -88,7 +89,6 @@ fn main() {
     });
     let only: Option<Vec<String>> =
         std::env::var("MAILHOOKS_BENCH_ONLY").ok().map(|s| s.split(',').map(str::to_owned).collect());
-    let exe = std::env::current_exe().expect("own path");
     println!(
         "mailhooks pipeline benchmark, size {}, {} cores",
         size.name(),
@@ -99,12 +99,7 @@ fn main() {
         if only.as_ref().is_some_and(|only| !only.iter().any(|o| o == name)) {
             continue;
         }
-        let output = Command::new(&exe).args(["--scenario", name, size.name()]).output().expect("run scenario");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let Some(report) = stdout.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()) else {
-            eprintln!("scenario {name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-            std::process::exit(1);
-        };
+        let report = run_in_child(name, size);
         print_table(&report);
         reports.push(report);
     }
@@ -116,6 +111,19 @@ fn main() {
     for report in &reports {
         println!("{report}");
     }
+}
+
+/// Runs scenario `name` in a child process of this binary and returns its report; exits
+/// the run, with the child's output, if it fails.
+pub fn run_in_child(name: &str, size: Size) -> Value {
+    let exe = std::env::current_exe().expect("own path");
+    let output = Command::new(&exe).args(["--scenario", name, size.name()]).output().expect("run scenario");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some(report) = stdout.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()) else {
+        eprintln!("scenario {name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        std::process::exit(1);
+    };
+    report
 }
 
 /// The target that spans two scenarios: delivery (the drain rate, 500-event batches) must

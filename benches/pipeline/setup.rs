@@ -133,11 +133,13 @@ pub fn backlog(conn: &mut SqliteConnection, account: &AccountId, webhooks: &[Web
 
 /// Prepares `dir`'s database as a restart finds it: `count` webhooks delivering to
 /// `{base}/h{i}`, and `events` stored events of about `size` bytes spread over them.
-pub fn webhooks_with_backlog(dir: &Path, base: &str, count: usize, events: usize, size: usize) {
+/// Returns the webhooks' ids, in order.
+pub fn webhooks_with_backlog(dir: &Path, base: &str, count: usize, events: usize, size: usize) -> Vec<WebhookId> {
     let mut conn = connect(dir);
     let account = account(&mut conn);
     let ids = webhooks(&mut conn, &account, count, base, |_| false);
     backlog(&mut conn, &account, &ids, events, size);
+    ids
 }
 
 /// The API client for load: no connection limit, generous timeout.
