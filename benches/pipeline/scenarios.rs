@@ -2,11 +2,13 @@
 //! physical baseline on this machine, and returns a [`Report`]. Each runs in its own
 //! child process (see main.rs), so memory and threads do not leak between them.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext};
+use awc::SendClientRequest;
 use bytes::Bytes;
 use mailhooks::db;
 use mailhooks::delivery::payload::batch_body;
@@ -253,11 +255,46 @@ async fn awc_baseline(receiver: &Receiver, webhooks: usize, total: usize, event_
     rate(webhooks * batches_per_webhook * events.len(), started.elapsed())
 }
 
-/// Steady load of `rate_per_s` events/s over `webhooks` webhooks (of which `hanging` never
-/// answer) for `duration`; returns the healthy webhooks' latencies in microseconds.
-async fn steady_latencies(size: Size, webhooks: usize, hanging: usize) -> (Vec<u64>, usize) {
+/// The steady load of the latency and isolation scenarios: 2,000 events/s, sent every
+/// 10 ms, each event to webhook `(i * 7919) % webhooks` so that consecutive events
+/// spread over all of them.
+const STEADY_EVENTS_PER_TICK: usize = 20;
+const STEADY_TICK: Duration = Duration::from_millis(10);
+
+fn steady_webhook(i: usize, webhooks: usize) -> usize {
+    (i * 7919) % webhooks
+}
+
+/// Runs the steady load for the size's duration: every tick, `requests` makes the POSTs
+/// for the next events (their numbers, and the send time in microseconds), which then go
+/// out concurrently. Returns how many events were sent, once every POST is answered.
+async fn steady_load(size: Size, mut requests: impl FnMut(Range<usize>, u64) -> Vec<SendClientRequest>) -> usize {
     let duration = Duration::from_secs(size.pick(1, 3, 10) as u64);
-    let rate_per_s = 2_000usize;
+    let started = Instant::now();
+    let mut sent = 0usize;
+    let mut tick = actix_rt::time::interval(STEADY_TICK);
+    let mut in_flight = Vec::new();
+    while started.elapsed() < duration {
+        tick.tick().await;
+        for request in requests(sent..sent + STEADY_EVENTS_PER_TICK, now_micros()) {
+            in_flight.push(actix_rt::spawn(async move {
+                if let Ok(mut res) = request.await {
+                    let _ = res.body().await;
+                }
+            }));
+        }
+        sent += STEADY_EVENTS_PER_TICK;
+    }
+    for request in in_flight {
+        let _ = request.await;
+    }
+    sent
+}
+
+/// The steady load through the engine over `webhooks` webhooks (of which `hanging` never
+/// answer), one ingest request per tick; returns the healthy webhooks' latencies in
+/// microseconds and how many events were sent.
+async fn steady_latencies(size: Size, webhooks: usize, hanging: usize) -> (Vec<u64>, usize) {
     let receiver = Receiver::start(1, "/h");
     let dir = tempfile::tempdir().expect("temp dir");
     {
@@ -274,76 +311,50 @@ async fn steady_latencies(size: Size, webhooks: usize, hanging: usize) -> (Vec<u
     running.engine.settle().await;
     let client = setup::client();
     let url = format!("{}/v1/events", running.base);
-    let per_tick = rate_per_s / 100;
-    let started = Instant::now();
-    let mut sent = 0usize;
-    let mut tick = actix_rt::time::interval(Duration::from_millis(10));
-    let mut in_flight = Vec::new();
-    while started.elapsed() < duration {
-        tick.tick().await;
-        let now = now_micros();
+    let sent = steady_load(size, |numbers, now| {
         let events: Vec<String> =
-            (sent..sent + per_tick).map(|i| setup::event(i, (i * 7919) % webhooks, 300, Some(now))).collect();
-        sent += per_tick;
+            numbers.map(|i| setup::event(i, steady_webhook(i, webhooks), 300, Some(now))).collect();
         let request = client
             .post(&url)
             .insert_header(("Authorization", format!("Bearer {}", setup::API_KEY)))
             .insert_header(("Content-Type", "application/json"))
             .send_body(format!("[{}]", events.join(",")));
-        in_flight.push(actix_rt::spawn(async move {
-            if let Ok(mut res) = request.await {
-                let _ = res.body().await;
-            }
-        }));
-    }
-    for request in in_flight {
-        let _ = request.await;
-    }
-    let healthy_expected = (0..sent).filter(|i| (i * 7919) % webhooks >= hanging).count() as u64;
+        vec![request]
+    })
+    .await;
+    let healthy_expected = (0..sent).filter(|&i| steady_webhook(i, webhooks) >= hanging).count() as u64;
     wait_for_events(&receiver, healthy_expected, Duration::from_secs(30)).await;
     running.stop().await;
     receiver.stop();
-    let latencies = receiver.seen.latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    (latencies, sent)
+    (latencies_seen(&receiver), sent)
 }
 
-/// The latency floor: the same steady 2,000 events/s, each event POSTed by plain awc as a
+/// The latency floor: the same steady load, each event POSTed by plain awc as a
 /// one-event batch body (what a 50 ms linger makes of this load over 1,000 webhooks)
 /// straight to the receiver; ingest → receipt in microseconds.
 async fn direct_latencies(size: Size, webhooks: usize) -> Vec<u64> {
-    let duration = Duration::from_secs(size.pick(1, 3, 10) as u64);
-    let per_tick = 2_000 / 100;
     let receiver = Receiver::start(1, "/h");
     let client = setup::client();
-    let started = Instant::now();
-    let mut sent = 0usize;
-    let mut tick = actix_rt::time::interval(Duration::from_millis(10));
-    let mut in_flight = Vec::new();
-    while started.elapsed() < duration {
-        tick.tick().await;
-        let now = now_micros();
-        for i in sent..sent + per_tick {
-            let webhook = (i * 7919) % webhooks;
-            let event: Arc<str> = Arc::from(setup::event(i, webhook, 300, Some(now)));
-            let request = client
-                .post(format!("{}/h{webhook}", receiver.base))
-                .insert_header(("Content-Type", "application/json"))
-                .send_body(batch_body(&BatchId::generate(), 0, &[event]));
-            in_flight.push(actix_rt::spawn(async move {
-                if let Ok(mut res) = request.await {
-                    let _ = res.body().await;
-                }
-            }));
-        }
-        sent += per_tick;
-    }
-    for request in in_flight {
-        let _ = request.await;
-    }
+    let sent = steady_load(size, |numbers, now| {
+        numbers
+            .map(|i| {
+                let webhook = steady_webhook(i, webhooks);
+                let event: Arc<str> = Arc::from(setup::event(i, webhook, 300, Some(now)));
+                client
+                    .post(format!("{}/h{webhook}", receiver.base))
+                    .insert_header(("Content-Type", "application/json"))
+                    .send_body(batch_body(&BatchId::generate(), 0, &[event]))
+            })
+            .collect()
+    })
+    .await;
     wait_for_events(&receiver, sent as u64, Duration::from_secs(30)).await;
     receiver.stop();
-    let latencies = receiver.seen.latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    latencies
+    latencies_seen(&receiver)
+}
+
+fn latencies_seen(receiver: &Receiver) -> Vec<u64> {
+    receiver.seen.latencies.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 fn percentile(values: &mut [u64], p: f64) -> f64 {
