@@ -29,8 +29,38 @@ function binaryPath() {
   return path.join(target, 'debug', 'mailhooks');
 }
 
-/** Starts `mailhooks serve` on 127.0.0.1:0 and resolves once it says where it listens. */
-export async function startServer({ apiKey, extraArgs = [] }) {
+/**
+ * Starts `mailhooks serve` on 127.0.0.1:0 and resolves once it says where it listens and
+ * that address answers as mailhooks. Once in a CI run every request to the printed address
+ * got a 403 that nothing in mailhooks sends; if an address answers as something else, this
+ * says what answered and starts the server again on a new port.
+ */
+export async function startServer(options) {
+  const seen = [];
+  for (let attempt = 1; attempt <= 3; attempt += 1) {
+    const server = await launchServer(options);
+    const answer = await healthOf(server.url);
+    if (answer.ok) return server;
+    seen.push(`${server.url}/healthz answered ${answer.what}`);
+    console.warn(`e2e: ${seen[seen.length - 1]}, not mailhooks; starting it again\n${server.log()}`);
+    await server.stop();
+  }
+  throw new Error('mailhooks never answered on its own address: ' + seen.join('; '));
+}
+
+/** Whether `url` answers `/healthz` as mailhooks does, and if not, what it answered. */
+async function healthOf(url) {
+  try {
+    const res = await fetch(url + '/healthz');
+    const text = await res.text();
+    const ok = res.status === 200 && text.trim() === '{"status":"ok"}';
+    return { ok, what: `HTTP ${res.status} (server: ${res.headers.get('server') || 'none'}) ${text.slice(0, 200)}` };
+  } catch (e) {
+    return { ok: false, what: e.message };
+  }
+}
+
+async function launchServer({ apiKey, extraArgs = [] }) {
   const bin = binaryPath();
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build --bin mailhooks`);
   const dir = mkdtempSync(path.join(tmpdir(), 'mailhooks-e2e-'));
