@@ -260,6 +260,8 @@ async fn awc_baseline(receiver: &Receiver, webhooks: usize, total: usize, event_
 /// spread over all of them.
 const STEADY_EVENTS_PER_TICK: usize = 20;
 const STEADY_TICK: Duration = Duration::from_millis(10);
+/// The engine's `--batch-linger` under the steady load.
+const STEADY_LINGER: Duration = Duration::from_millis(50);
 
 fn steady_webhook(i: usize, webhooks: usize) -> usize {
     (i * 7919) % webhooks
@@ -303,7 +305,7 @@ async fn steady_latencies(size: Size, webhooks: usize, hanging: usize) -> (Vec<u
         setup::webhooks(&mut conn, &account, webhooks, &receiver.base, |i| i < hanging);
     }
     let config = mailhooks::Config {
-        batch_linger: Duration::from_millis(50),
+        batch_linger: STEADY_LINGER,
         delivery_timeout: Duration::from_secs(2),
         ..setup::config(dir.path())
     };
@@ -376,7 +378,7 @@ pub async fn latency(size: Size) -> Report {
     let p99 = percentile(&mut latencies, 0.99);
     let mut direct = direct_latencies(size, webhooks).await;
     let direct_p99 = percentile(&mut direct, 0.99);
-    let linger_ms = 50.0;
+    let linger_ms = STEADY_LINGER.as_secs_f64() * 1000.0;
     Report {
         scenario: "latency",
         figures: vec![
